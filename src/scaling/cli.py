@@ -1,0 +1,52 @@
+"""The `scaling` command: one subcommand per module in scaling.commands.
+
+Each command module imports only argparse at load time and its heavy libraries inside its handler, so
+`scaling fit` does not pay for torch and `scaling --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from scaling import __version__
+from scaling.errors import InputError
+
+COMMAND_MODULES = ("data", "train", "sweep", "fit", "fit2d", "plot", "demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scaling",
+        description="Scaling laws for machine-learned interatomic potentials: data, training sweeps, fits, figures.",
+    )
+    parser.add_argument("--version", action="version", version=f"scaling {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or informational output")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"scaling.commands.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.handler(args) or 0)
+    except InputError as error:
+        print(f"scaling {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"scaling {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

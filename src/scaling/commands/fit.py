@@ -1,0 +1,12 @@
+"""`scaling fit` (placeholder until its issue lands)."""
+
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("fit", help="(not yet implemented)")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    raise SystemExit("scaling fit: not yet implemented")

@@ -1,0 +1,12 @@
+"""`scaling fit2d` (placeholder until its issue lands)."""
+
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("fit2d", help="(not yet implemented)")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    raise SystemExit("scaling fit2d: not yet implemented")
