@@ -1,0 +1,103 @@
+"""TrainConfig: every knob of one training run (a run is a function of its config)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Literal
+
+from scaling.errors import InputError
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one run. Units: lr per step; cutoffs in A; loss weights multiply per-atom energy (eV/atom)^2,
+    force (eV/A)^2 and stress (GPa)^2 terms (or their Huber forms)."""
+
+    # data
+    store: str | None = None  # GraphStore directory (scaling data build)
+    train_size: int | None = None  # D: structures in the training subset (None = the whole training split)
+    subset_seed: int | None = None  # seed of the nested training subset (None = seed)
+    sampler: str = "random"  # subset sampler registered in scaling.data.subsets
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    split_seed: int = 0  # the fixed validation/test split (shared by every run of a sweep)
+    test_store: str | None = None  # optional separate test set (e.g. mlearn's own test file); then test_fraction=0
+    # model
+    arch: Literal["twobody", "threebody"] = "twobody"
+    params: int | None = None  # target parameter count; width (and depth if fit_depth) chosen to hit it
+    width: int | None = None  # explicit width (when params is None)
+    depth: int = 3
+    fit_depth: bool = False
+    cutoff: float | None = None  # None = the store's cutoff
+    threebody_cutoff: float = 3.5
+    n_radial: int = 8
+    radial_hidden: int = 32
+    n_angular: int = 4
+    # optimisation
+    seed: int = 0
+    batch_size: int = 16
+    eval_batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-5
+    scheduler: Literal["cosine", "plateau"] = "cosine"
+    warmup_steps: int = 50
+    min_lr_ratio: float = 0.01
+    plateau_factor: float = 0.5
+    plateau_patience: int = 5
+    grad_clip: float = 10.0
+    loss: Literal["mse", "huber"] = "mse"
+    huber_delta: float = 0.01
+    energy_weight: float = 1.0
+    force_weight: float = 1.0
+    stress_weight: float = 0.01
+    # budget and stopping
+    max_epochs: int = 100
+    max_steps: int | None = None
+    max_seconds: float | None = None  # wall-clock training budget (checked between steps)
+    patience: int = 20  # early stopping: epochs without a better validation loss
+    # machinery
+    checkpoint_every_steps: int = 200
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = None  # torch CPU threads (None = torch's default)
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise InputError (one line naming the field and value) on an impossible setting."""
+        def bad(name, why):
+            raise InputError(f"train config: field {name}={getattr(self, name)!r}: {why}")
+
+        if self.arch not in ("twobody", "threebody"):
+            bad("arch", "must be twobody or threebody")
+        if self.params is None and self.width is None:
+            bad("params", "give params (a target count) or width")
+        for name in ("params", "width", "train_size", "max_steps"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                bad(name, "must be positive")
+        for name in ("depth", "batch_size", "eval_batch_size", "max_epochs", "patience", "checkpoint_every_steps"):
+            if getattr(self, name) <= 0:
+                bad(name, "must be positive")
+        if not self.lr > 0:
+            bad("lr", "must be positive")
+        if self.scheduler not in ("cosine", "plateau"):
+            bad("scheduler", "must be cosine or plateau")
+        if self.loss not in ("mse", "huber"):
+            bad("loss", "must be mse or huber")
+        if self.device not in ("auto", "cpu", "cuda"):
+            bad("device", "must be auto, cpu or cuda")
+        for name in ("energy_weight", "force_weight", "stress_weight", "weight_decay", "warmup_steps"):
+            if getattr(self, name) < 0:
+                bad(name, "must be >= 0")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "train config") -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InputError(f"{source}: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        return cls(**values)
