@@ -1,0 +1,273 @@
+"""The fitting engine: any law, one or two input axes, log or linear residuals, least squares or Huber, optional
+per-point sigma, fixed parameters, a multi-start then local optimisation, standard errors and information criteria.
+
+Laws live in `scaling.analysis.laws`; this module knows only their protocol. Problems are batched: `residuals`
+evaluates many parameter vectors against many data rows (bootstrap replicates) in one call, and the default
+optimiser (`scaling.analysis.optimize.levenberg_marquardt`) solves them together.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from scaling.analysis.laws import Law
+from scaling.analysis.optimize import levenberg_marquardt, robust_cost
+from scaling.analysis.transforms import ParameterMap
+from scaling.errors import InputError
+
+Space = Literal["log", "linear"]
+Loss = Literal["lsq", "huber"]
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """How to fit: residual space, loss, fixed parameters, starts and optimiser.
+
+    huber_reduction: "mean" or "sum" of the Huber terms; it scales the reported objective, not the minimiser
+    (Hoffmann et al.'s recipe sums because L-BFGS stops early on a mean; a Gauss-Newton solver does not care)."""
+
+    space: Space = "log"
+    loss: Loss = "lsq"
+    huber_delta: float = 1e-3
+    huber_reduction: Literal["mean", "sum"] = "mean"
+    fixed: dict[str, float] = field(default_factory=dict)
+    n_starts: int = 24
+    optimizer: Literal["lm", "lmfit"] = "lm"
+
+
+@dataclass
+class FitResult:
+    """A fitted law. `params`/`stderr` hold every reported parameter (fixed ones with stderr None); `covariance`
+    is over the free parameters `free_names`. `rss` is the UNWEIGHTED residual sum of squares in the fitting
+    space (linear: sum (y - f)^2; log: sum (ln y - ln f)^2), which AICc and BIC use."""
+
+    law: Law
+    theta: np.ndarray
+    params: dict[str, float]
+    stderr: dict[str, float | None]
+    covariance: np.ndarray
+    free_names: tuple[str, ...]
+    rss: float
+    objective: float
+    n_points: int
+    k: int
+    aicc: float | None
+    bic: float | None
+    rmsle: float
+    exponents: list[float]
+    breaks: list[float]
+    options: FitOptions
+    converged: bool = True
+
+
+class Problem:
+    """Data (one or many rows of y, e.g. bootstrap replicates) and a law with its parameter map: turns
+    unbounded variables into residuals."""
+
+    def __init__(self, law: Law, x: np.ndarray, y: np.ndarray, sigma: np.ndarray | None, options: FitOptions):
+        self.law = law
+        self.x = np.asarray(x, dtype=float)
+        self.options = options
+        y = np.atleast_2d(np.asarray(y, dtype=float))
+        sigma = None if sigma is None else np.broadcast_to(np.asarray(sigma, dtype=float), y.shape)
+        if options.space == "log":
+            self.target = np.log(y)
+            self.scale = np.ones_like(y) if sigma is None else sigma / y
+        else:
+            self.target = y
+            self.scale = np.ones_like(y) if sigma is None else sigma
+        fixed = resolve_fixed(law, options.fixed)
+        lower, upper = law.bounds(self.x, y[0])
+        self.pmap = ParameterMap.build(law.scales, lower, upper, fixed)
+
+    def model(self, theta: np.ndarray) -> np.ndarray:
+        if self.options.space == "log":
+            return self.law.log_evaluate(self.x, theta)
+        return self.law.evaluate(self.x, theta)
+
+    def residuals(self, u: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            prediction = self.model(self.pmap.to_natural(u))
+        rows = np.minimum(rows, self.target.shape[0] - 1)
+        return (prediction - self.target[rows]) / self.scale[rows]
+
+
+def resolve_fixed(law: Law, fixed: dict[str, float]) -> dict[int, float]:
+    """{name: value} -> {index: value}; an unknown name is an InputError naming the law's parameters."""
+    names = law.param_names
+    out = {}
+    for name, value in fixed.items():
+        if name not in names:
+            raise InputError(f"--fix {name}={value}: law {law.name!r} has no parameter {name!r} (it has {', '.join(names)})")
+        out[names.index(name)] = float(value)
+    if len(out) == len(names):
+        raise InputError(f"--fix: every parameter of law {law.name!r} is fixed; nothing to fit")
+    return out
+
+
+def information_criteria(rss: float, n: int, k: int) -> tuple[float | None, float | None]:
+    """(AICc, BIC) from the unweighted RSS: AICc = n ln(RSS/n) + 2k + (2k^2+2k)/(n-k-1), BIC = n ln(RSS/n) + k ln n.
+    AICc is None where n <= k + 1, both None for a perfect fit."""
+    if rss <= 0 or not math.isfinite(rss):
+        return None, None
+    base = n * math.log(rss / n)
+    aicc = base + 2 * k + (2 * k * k + 2 * k) / (n - k - 1) if n - k - 1 > 0 else None
+    return aicc, base + k * math.log(n)
+
+
+def starting_points(problem: Problem, starts: np.ndarray | None) -> np.ndarray:
+    """Unbounded starts [S, F]: the law's guesses (fixed values imposed) plus any given, best first by cost."""
+    guesses = problem.law.initial_guesses(problem.x, np.exp(problem.target[0]) if problem.options.space == "log" else problem.target[0])
+    if starts is not None:
+        guesses = np.concatenate([np.atleast_2d(starts), guesses])
+    theta = guesses.copy()
+    fixed_index = np.setdiff1d(np.arange(theta.shape[1]), problem.pmap.free_index)
+    theta[:, fixed_index] = problem.pmap.template[fixed_index]
+    u = problem.pmap.to_unbounded(theta)
+    u = np.where(np.isfinite(u), u, 0.0)
+    cost = robust_cost(problem.residuals(u, np.zeros(len(u), dtype=int)), problem.options.loss, problem.options.huber_delta)
+    order = np.argsort(np.where(np.isfinite(cost), cost, np.inf), kind="stable")
+    return u[order]
+
+
+def _validate(law: Law, x: np.ndarray, y: np.ndarray, sigma: np.ndarray | None, options: FitOptions) -> None:
+    if options.space not in ("log", "linear"):
+        raise InputError(f"--space must be log or linear, got {options.space!r}")
+    if options.loss not in ("lsq", "huber"):
+        raise InputError(f"--loss must be lsq or huber, got {options.loss!r}")
+    if options.huber_reduction not in ("mean", "sum"):
+        raise InputError(f"huber_reduction must be mean or sum, got {options.huber_reduction!r}")
+    if not np.all(np.isfinite(x)) or not np.all(np.isfinite(y)):
+        raise InputError("x and y must be finite (found NaN or inf)")
+    if np.any(x <= 0):
+        raise InputError(f"x must be positive for law {law.name!r} (found {float(np.min(x)):g})")
+    if options.space == "log" and np.any(y <= 0):
+        raise InputError(f"y must be positive for --space log (found {float(np.min(y)):g})")
+    if sigma is not None and (not np.all(np.isfinite(sigma)) or np.any(sigma <= 0)):
+        raise InputError("sigma (seed std weights) must be finite and positive")
+
+
+def fit(
+    law: Law,
+    x: np.ndarray,
+    y: np.ndarray,
+    sigma: np.ndarray | None = None,
+    space: Space = "log",
+    loss: Loss = "lsq",
+    huber_delta: float = 1e-3,
+    huber_reduction: str = "mean",
+    fixed: dict[str, float] | None = None,
+    starts: np.ndarray | None = None,
+    n_starts: int = 24,
+    optimizer: str = "lm",
+) -> FitResult:
+    """Fit `law` to points (x [n] or [n, 2], y [n]); sigma [n] weights the residuals (in log space as sigma/y).
+
+    Multi-start: the law's initial guesses (breaks spread over the data range in log x) are ranked by cost and the
+    best `n_starts` optimised locally, all in one batch; the lowest cost wins."""
+    options = FitOptions(space, loss, huber_delta, huber_reduction, dict(fixed or {}), n_starts, optimizer)
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    _validate(law, x, y, sigma, options)
+    problem = Problem(law, x, y, sigma, options)
+    k = problem.pmap.n_free
+    if len(y) < k:
+        raise InputError(f"{len(y)} points are fewer than the {k} free parameters of law {law.name!r}")
+    u_starts = starting_points(problem, starts)[:n_starts]
+    if optimizer == "lmfit":
+        from scaling.analysis.lmfit_backend import minimise_lmfit
+
+        u_best = minimise_lmfit(problem, u_starts)
+    elif optimizer == "lm":
+        solution = levenberg_marquardt(
+            problem.residuals, u_starts, np.zeros(len(u_starts), dtype=int), loss, huber_delta
+        )
+        u_best = solution.u[np.nanargmin(np.where(np.isfinite(solution.cost), solution.cost, np.inf))]
+    else:
+        raise InputError(f"--optimizer must be lm or lmfit, got {optimizer!r}")
+    return summarise(problem, problem.pmap.to_natural(u_best))
+
+
+def _natural_jacobian(problem: Problem, theta: np.ndarray) -> np.ndarray:
+    """d(weighted residual)/d(free natural parameter) [n, F] by central differences (relative steps)."""
+    free = problem.pmap.free_index
+    steps = 1e-6 * np.maximum(np.abs(theta[free]), 1e-8)
+    shifted = np.repeat(theta[None], 2 * len(free), axis=0)
+    for j, (i, h) in enumerate(zip(free, steps)):
+        shifted[2 * j, i] += h
+        shifted[2 * j + 1, i] -= h
+    with np.errstate(all="ignore"):
+        values = problem.model(shifted) / problem.scale[0]
+    return ((values[0::2] - values[1::2]) / (2 * steps[:, None])).T
+
+
+def summarise(problem: Problem, theta: np.ndarray) -> FitResult:
+    """Standard errors (scaled like curve_fit with absolute_sigma=False), RSS, AICc, BIC, RMSLE at theta."""
+    law, options = problem.law, problem.options
+    n = problem.target.shape[1]
+    free = problem.pmap.free_index
+    k = len(free)
+    u = problem.pmap.to_unbounded(theta[None])
+    r = problem.residuals(u, np.zeros(1, dtype=int))[0]
+    cost = float(robust_cost(r[None], options.loss, options.huber_delta)[0])
+    objective = cost / n if (options.loss == "huber" and options.huber_reduction == "mean") else cost
+    if options.loss == "lsq":
+        objective = 2 * cost
+    with np.errstate(all="ignore"):
+        prediction = problem.model(theta[None])[0]
+    raw = prediction - problem.target[0]
+    rss = float(np.sum(raw * raw))
+    log_pred = prediction if options.space == "log" else np.log(np.where(prediction > 0, prediction, np.nan))
+    log_y = problem.target[0] if options.space == "log" else np.log(problem.target[0])
+    rmsle = float(np.sqrt(np.mean((log_pred - log_y) ** 2)))
+
+    jac = _natural_jacobian(problem, theta)
+    w = np.minimum(1.0, options.huber_delta / np.maximum(np.abs(r), 1e-300)) if options.loss == "huber" else np.ones(n)
+    dof = n - k
+    s2 = float(np.sum(w * r * r) / dof) if dof > 0 else float("nan")
+    covariance = np.linalg.pinv(jac.T @ (w[:, None] * jac)) * s2
+    names = law.param_names
+    free_names = tuple(names[i] for i in free)
+    reported = law.report(theta)
+    stderr = _reported_stderr(problem, theta, covariance, reported)
+    aicc, bic = information_criteria(rss, n, k)
+    exponents = law.exponents(theta).tolist() if law.n_inputs == 1 else []
+    breaks = law.breaks(theta).tolist() if law.n_inputs == 1 else []
+    return FitResult(
+        law=law, theta=theta, params=reported, stderr=stderr, covariance=covariance, free_names=free_names,
+        rss=rss, objective=objective, n_points=n, k=k, aicc=aicc, bic=bic, rmsle=rmsle,
+        exponents=[float(e) for e in exponents], breaks=[float(b) for b in breaks], options=options,
+        converged=bool(np.isfinite(rss)),
+    )
+
+
+def _reported_stderr(problem: Problem, theta, covariance, reported) -> dict[str, float | None]:
+    """Free parameters from the covariance diagonal; derived ones (e.g. a tied amplitude) by the delta method;
+    fixed ones None."""
+    names = problem.law.param_names
+    free = list(problem.pmap.free_index)
+    out: dict[str, float | None] = {}
+    for name in reported:
+        if name in names:
+            i = names.index(name)
+            if i in free:
+                j = free.index(i)
+                var = covariance[j, j]
+                out[name] = float(math.sqrt(var)) if np.isfinite(var) and var >= 0 else None
+            else:
+                out[name] = None
+            continue
+        grad = np.zeros(len(free))
+        for j, i in enumerate(free):
+            h = 1e-6 * max(abs(theta[i]), 1e-8)
+            up, down = theta.copy(), theta.copy()
+            up[i] += h
+            down[i] -= h
+            grad[j] = (problem.law.report(up)[name] - problem.law.report(down)[name]) / (2 * h)
+        var = float(grad @ covariance @ grad)
+        out[name] = math.sqrt(var) if np.isfinite(var) and var >= 0 else None
+    return out
