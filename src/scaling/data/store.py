@@ -1,0 +1,347 @@
+"""The graph store: neighbour lists computed once, flat arrays on disk, memory-mapped by every training process.
+
+`build_store` reads a source, computes full neighbour lists with vesin and writes flat .npy arrays plus a
+manifest into a temporary folder that is renamed into place at the end (a failed build leaves nothing).
+`GraphStore` memory-maps those arrays; `store[i]` is a PyG Data with the fields of /tmp/team/CONTRACTS.md, and
+`store.batch(indices)` builds the PyG Batch for a whole index list with one vectorised slice per array instead of
+one Data per structure (the per-item Python overhead dominates small batches otherwise).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from scaling.data.structures import Structure, provenance_key
+from scaling.errors import InputError
+
+log = logging.getLogger(__name__)
+
+FORMAT = "scaling-graph-store/1"
+DEFAULT_CUTOFF = 5.0
+_PER_STRUCTURE = ("cell", "pbc", "energy", "stress", "has_stress")
+_ARRAYS = ("z", "pos", "forces", "atom_ptr", "cell", "pbc", "energy", "stress", "has_stress", "edge_index",
+           "cell_shift", "edge_ptr", "group", "trajectory")
+
+
+def build_store(
+    source: str | Path | None,
+    out_dir: str | Path,
+    cutoff: float = DEFAULT_CUTOFF,
+    *,
+    structures: Sequence[Structure] | None = None,
+    read_kwargs: dict[str, Any] | None = None,
+    force: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Build a store from `source` (or from `structures`, with `source` recorded as their origin); returns its path."""
+    from scaling.data.graphs import neighbour_list
+    from scaling.data.io import read_structures, source_sha256
+
+    out_dir = Path(out_dir)
+    if not cutoff > 0:
+        raise InputError(f"--cutoff: must be positive, got {cutoff}")
+    if out_dir.exists() and not force:
+        raise InputError(f"{out_dir}: already exists (use --force to replace it)")
+    if structures is None:
+        if source is None:
+            raise InputError("build_store: give a source file or structures")
+        structures = read_structures(source, **(read_kwargs or {}))
+    if not structures:
+        raise InputError(f"{source}: no structures")
+
+    edges, shifts = [], []
+    for k, structure in enumerate(structures, start=1):
+        edge_index, cell_shift = neighbour_list(structure.positions, structure.cell, structure.pbc, cutoff)
+        edges.append(edge_index.astype(np.int32))
+        shifts.append(cell_shift)
+        if progress is not None:
+            progress(k, len(structures))
+    arrays, manifest = _flatten(structures, edges, shifts)
+    manifest.update(
+        format=FORMAT,
+        source=str(source) if source is not None else None,
+        source_sha256=source_sha256(source) if source is not None and Path(source).is_file() else None,
+        cutoff=float(cutoff),
+    )
+    _write_atomically(out_dir, arrays, manifest, [s.id for s in structures], force)
+    log.info("graph store %s: %d structures, %d edges", out_dir, manifest["n_structures"], manifest["n_edges"])
+    return out_dir
+
+
+def _flatten(structures, edges, shifts) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    from ase.data import chemical_symbols
+
+    n_atoms = np.array([s.n_atoms for s in structures], dtype=np.int64)
+    n_edges = np.array([e.shape[1] for e in edges], dtype=np.int64)
+    all_shifts = np.concatenate(shifts) if shifts else np.zeros((0, 3), np.int64)
+    largest = int(np.abs(all_shifts).max()) if all_shifts.size else 0
+    shift_dtype = np.int8 if largest <= 127 else np.int16 if largest <= 32767 else np.int32
+    group_keys = sorted({provenance_key(s) for s in structures})
+    group_of = {key: i for i, key in enumerate(group_keys)}
+    groups = [group_of[provenance_key(s)] for s in structures]
+    trajectory = _trajectories(structures)
+    stress = np.stack([s.stress if s.stress is not None else np.zeros((3, 3)) for s in structures])
+    arrays = {
+        "z": np.concatenate([s.numbers for s in structures]).astype(np.uint8),
+        "pos": np.concatenate([s.positions for s in structures]).astype(np.float32),
+        "forces": np.concatenate([s.forces for s in structures]).astype(np.float32),
+        "atom_ptr": np.concatenate([[0], np.cumsum(n_atoms)]).astype(np.int64),
+        "cell": np.stack([s.cell for s in structures]).astype(np.float32),
+        "pbc": np.stack([s.pbc for s in structures]).astype(bool),
+        "energy": np.array([s.energy for s in structures], dtype=np.float64),
+        "stress": stress.astype(np.float32),
+        "has_stress": np.array([s.stress is not None for s in structures], dtype=bool),
+        "edge_index": np.concatenate(edges, axis=1) if edges else np.zeros((2, 0), np.int32),
+        "cell_shift": all_shifts.astype(shift_dtype),
+        "edge_ptr": np.concatenate([[0], np.cumsum(n_edges)]).astype(np.int64),
+        "group": np.array(groups, dtype=np.int32),
+        "trajectory": trajectory,
+    }
+    counts = np.bincount(groups, minlength=len(group_keys))
+    per_atom = arrays["energy"] / n_atoms
+    manifest = {
+        "n_structures": len(structures),
+        "n_atoms": int(n_atoms.sum()),
+        "n_edges": int(n_edges.sum()),
+        "elements": [chemical_symbols[z] for z in sorted(set(arrays["z"].tolist()))],
+        "has_forces": True,
+        "has_stress": bool(arrays["has_stress"].all()),
+        "n_with_stress": int(arrays["has_stress"].sum()),
+        "atoms_per_structure": {"min": int(n_atoms.min()), "max": int(n_atoms.max()), "mean": float(n_atoms.mean())},
+        "edges_per_atom": float(n_edges.sum() / n_atoms.sum()),
+        "energy_per_atom": {"min": float(per_atom.min()), "max": float(per_atom.max()), "mean": float(per_atom.mean())},
+        "provenance_groups": [{**json.loads(key), "count": int(c)} for key, c in zip(group_keys, counts)],
+        "cell_shift_dtype": np.dtype(shift_dtype).name,
+        "created_by": _version(),
+    }
+    return arrays, manifest
+
+
+def _trajectories(structures) -> np.ndarray:
+    """Correlated-frame groups: structures sharing (source, info['trajectory']) get the index of the first one."""
+    first: dict[tuple, int] = {}
+    out = np.empty(len(structures), dtype=np.int64)
+    for k, s in enumerate(structures):
+        label = s.provenance.get("info", {}).get("trajectory")
+        key = (s.provenance.get("source"), label) if label is not None else ("own", k)
+        out[k] = first.setdefault(key, k)
+    return out
+
+
+def _version() -> str:
+    from scaling import __version__
+
+    return f"scaling {__version__}"
+
+
+def _write_atomically(out_dir: Path, arrays, manifest, ids, force: bool) -> None:
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+    try:
+        for name, array in arrays.items():
+            np.save(tmp / f"{name}.npy", np.ascontiguousarray(array))
+        (tmp / "ids.json").write_text(json.dumps(ids) + "\n")
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        if out_dir.exists() and force:
+            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+            os.replace(out_dir, old)
+            os.replace(tmp, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def is_store(path: str | Path) -> bool:
+    return (Path(path) / "manifest.json").is_file()
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenated aranges [s, s + c) for every (s, c), vectorised."""
+    ends = np.cumsum(counts)
+    return np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64) + np.repeat(starts - (ends - counts), counts)
+
+
+class GraphStore:
+    """A memory-mapped graph store; a torch Dataset of PyG Data (see CONTRACTS.md for the fields).
+
+    Only the path travels when pickled (DataLoader workers, spawn), and each process maps the files itself.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        manifest_path = self.path / "manifest.json"
+        if not manifest_path.is_file():
+            raise InputError(f"{self.path}: not a graph store (no manifest.json)")
+        self.manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+        if self.manifest.get("format") != FORMAT:
+            raise InputError(f"{manifest_path}: format {self.manifest.get('format')!r}, expected {FORMAT!r}")
+        self._open()
+
+    def _open(self) -> None:
+        for name in _ARRAYS:
+            setattr(self, f"_{name}", np.load(self.path / f"{name}.npy", mmap_mode="r"))
+        self._atom_ptr_mem = np.asarray(self._atom_ptr)
+        self._edge_ptr_mem = np.asarray(self._edge_ptr)
+
+    def __getstate__(self):
+        return {"path": self.path, "manifest": self.manifest}
+
+    def __setstate__(self, state):
+        self.path, self.manifest = state["path"], state["manifest"]
+        self._open()
+
+    def __len__(self) -> int:
+        return int(self.manifest["n_structures"])
+
+    def __repr__(self) -> str:
+        return f"GraphStore({str(self.path)!r}, n={len(self)}, cutoff={self.cutoff})"
+
+    @property
+    def cutoff(self) -> float:
+        return float(self.manifest["cutoff"])
+
+    @property
+    def elements(self) -> list[str]:
+        return list(self.manifest["elements"])
+
+    @property
+    def energy(self) -> np.ndarray:
+        """Total energies [n] in eV (float64)."""
+        return np.asarray(self._energy)
+
+    @property
+    def trajectory(self) -> np.ndarray:
+        """[n]: index of the first structure of each structure's trajectory (correlated frames share it)."""
+        return np.asarray(self._trajectory)
+
+    @property
+    def group(self) -> np.ndarray:
+        """[n]: provenance group index into manifest['provenance_groups']."""
+        return np.asarray(self._group)
+
+    @property
+    def ids(self) -> list[str]:
+        return json.loads((self.path / "ids.json").read_text())
+
+    def n_atoms(self, indices=None) -> np.ndarray:
+        counts = np.diff(self._atom_ptr_mem)
+        return counts if indices is None else counts[np.asarray(indices, dtype=np.int64)]
+
+    def numbers(self, i: int) -> np.ndarray:
+        return np.asarray(self._z[self._atom_ptr_mem[i] : self._atom_ptr_mem[i + 1]], dtype=np.int64)
+
+    def composition(self, indices=None) -> np.ndarray:
+        """[len(indices), 119] counts of each atomic number per structure (for per-element reference energies)."""
+        indices = np.arange(len(self)) if indices is None else np.asarray(indices, dtype=np.int64)
+        counts = self.n_atoms(indices)
+        atoms = _ranges(self._atom_ptr_mem[indices], counts)
+        rows = np.repeat(np.arange(len(indices)), counts)
+        out = np.zeros((len(indices), 119), dtype=np.int64)
+        np.add.at(out, (rows, np.asarray(self._z[atoms], dtype=np.int64)), 1)
+        return out
+
+    def __getitem__(self, i):
+        from torch_geometric.data import Data
+
+        n = len(self)
+        i = int(i)
+        if not -n <= i < n:
+            raise IndexError(f"structure {i} out of range for a store of {n}")
+        i %= n
+        return Data(**self._fields(np.array([i], dtype=np.int64), batched=False))
+
+    def batch(self, indices):
+        """A PyG Batch of the structures `indices`, equal to Batch.from_data_list([store[i] for i in indices])."""
+        import torch
+        from torch_geometric.data import Batch, Data
+
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if indices.size == 0:
+            raise ValueError("empty batch")
+        n = len(self)
+        if (indices < -n).any() or (indices >= n).any():
+            raise IndexError(f"index out of range for a store of {n}")
+        indices %= n
+        fields = self._fields(indices, batched=True)
+        counts = self._atom_ptr_mem[indices + 1] - self._atom_ptr_mem[indices]
+        n_edges = self._edge_ptr_mem[indices + 1] - self._edge_ptr_mem[indices]
+        graphs = len(indices)
+        batch = Batch(_base_cls=Data)
+        for key, value in fields.items():
+            batch[key] = value
+        atom_ptr = torch.from_numpy(np.concatenate([[0], np.cumsum(counts)]))
+        edge_ptr = torch.from_numpy(np.concatenate([[0], np.cumsum(n_edges)]))
+        graph_ptr = torch.arange(graphs + 1)
+        batch.batch = torch.from_numpy(np.repeat(np.arange(graphs), counts))
+        batch.ptr = atom_ptr
+        per_atom = ("z", "pos", "forces")
+        batch._slice_dict = {
+            key: atom_ptr if key in per_atom else edge_ptr if key in ("edge_index", "cell_shift") else graph_ptr
+            for key in fields
+        }
+        zeros = torch.zeros(graphs, dtype=torch.long)
+        batch._inc_dict = {key: atom_ptr[:-1] if key == "edge_index" else zeros for key in fields}
+        batch._num_graphs = graphs
+        return batch
+
+    def collate(self, indices):
+        """A DataLoader collate_fn over a dataset of indices: DataLoader(indices, collate_fn=store.collate)."""
+        return self.batch(np.asarray([int(i) for i in indices], dtype=np.int64))
+
+    def loader(
+        self,
+        indices,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        epoch: int = 0,
+        drop_last: bool = False,
+    ) -> Iterator:
+        """Batches over `indices` for one epoch; the order is a function of (seed, epoch) when shuffled."""
+        indices = np.asarray(indices, dtype=np.int64)
+        if shuffle:
+            indices = np.random.default_rng([seed, epoch]).permutation(indices)
+        stop = len(indices) - (len(indices) % batch_size if drop_last else 0)
+        for start in range(0, stop, batch_size):
+            yield self.batch(indices[start : start + batch_size])
+
+    def _fields(self, indices: np.ndarray, batched: bool) -> dict[str, Any]:
+        import torch
+
+        atom_start = self._atom_ptr_mem[indices]
+        counts = self._atom_ptr_mem[indices + 1] - atom_start
+        edge_start = self._edge_ptr_mem[indices]
+        n_edges = self._edge_ptr_mem[indices + 1] - edge_start
+        if len(indices) == 1:
+            atoms = slice(int(atom_start[0]), int(atom_start[0] + counts[0]))
+            edges = slice(int(edge_start[0]), int(edge_start[0] + n_edges[0]))
+            edge_index = np.array(self._edge_index[:, edges], dtype=np.int64)
+        else:
+            atoms = _ranges(atom_start, counts)
+            edges = _ranges(edge_start, n_edges)
+            offsets = np.cumsum(counts) - counts
+            edge_index = self._edge_index[:, edges].astype(np.int64) + np.repeat(offsets, n_edges)
+        return {
+            "z": torch.from_numpy(np.array(self._z[atoms], dtype=np.int64)),
+            "pos": torch.from_numpy(np.array(self._pos[atoms])),
+            "cell": torch.from_numpy(np.array(self._cell[indices])),
+            "pbc": torch.from_numpy(np.array(self._pbc[indices])),
+            "edge_index": torch.from_numpy(edge_index),
+            "cell_shift": torch.from_numpy(np.array(self._cell_shift[edges], dtype=np.float32)),
+            "energy": torch.from_numpy(np.array(self._energy[indices], dtype=np.float32)),
+            "forces": torch.from_numpy(np.array(self._forces[atoms])),
+            "stress": torch.from_numpy(np.array(self._stress[indices])),
+            "has_stress": torch.from_numpy(np.array(self._has_stress[indices])),
+            "idx": torch.from_numpy(indices.copy()),
+        }
