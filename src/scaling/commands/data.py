@@ -1,12 +1,156 @@
-"""`scaling data` (placeholder until its issue lands)."""
+"""`scaling data emt|build|info` (and, from scaling.commands.data_provenance, `check|correct`)."""
 
 from __future__ import annotations
 
+import argparse
+
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("data", help="(not yet implemented)")
-    parser.set_defaults(handler=run)
+    parser = subparsers.add_parser("data", help="datasets: generate EMT data, build graph stores, inspect them")
+    data_subparsers = parser.add_subparsers(dest="data_command", metavar="DATA_COMMAND", required=True)
+
+    emt = data_subparsers.add_parser("emt", help="generate the embedded EMT-labelled alloy dataset (extxyz)")
+    emt.add_argument("--n", type=int, required=True, help="number of structures")
+    emt.add_argument("--seed", type=int, default=0, help="random seed (same seed, same file)")
+    emt.add_argument("--elements", default=None, help="comma-separated elements (default Al,Cu,Ag,Au,Ni,Pd,Pt)")
+    emt.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    emt.add_argument("--out", required=True, help="output extxyz file")
+    emt.set_defaults(handler=run_emt)
+
+    build = data_subparsers.add_parser("build", help="compute neighbour lists once into a memory-mapped graph store")
+    build.add_argument("source", metavar="SOURCE", help="extxyz / any ase.io format / ASE .db / mlearn .json")
+    build.add_argument("--cutoff", type=float, default=5.0, help="neighbour cutoff in A (default 5.0)")
+    build.add_argument("--out", required=True, help="store folder to create")
+    build.add_argument("--force", action="store_true", help="replace an existing store")
+    _reader_flags(build)
+    build.set_defaults(handler=run_build)
+
+    info = data_subparsers.add_parser("info", help="counts, elements, labels and provenance groups")
+    info.add_argument("source", metavar="SOURCE_OR_STORE")
+    info.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _reader_flags(info)
+    info.set_defaults(handler=run_info)
+
+    from scaling.commands import data_provenance
+
+    data_provenance.register(data_subparsers)
 
 
-def run(args) -> int:
-    raise SystemExit("scaling data: not yet implemented")
+def _reader_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", default=None, help="ase.io format, 'db' or 'mlearn' (default: from the suffix)")
+    parser.add_argument("--energy-key", default=None, help="info key of the energy (default: detected)")
+    parser.add_argument("--forces-key", default=None, help="array key of the forces (default: detected)")
+    parser.add_argument("--stress-key", default=None, help="info key of the stress in eV/A^3 (default: detected)")
+
+
+def _read_kwargs(args) -> dict:
+    return {
+        "format": args.format,
+        "energy_key": args.energy_key,
+        "forces_key": args.forces_key,
+        "stress_key": args.stress_key,
+    }
+
+
+def progress_bar(args, description: str):
+    """A rich progress bar as a (done, total) callback, or a silent one under --quiet, CI or a non-TTY stderr."""
+    import contextlib
+    import os
+    import sys
+
+    if args.quiet or os.environ.get("CI") or not sys.stderr.isatty():
+        return contextlib.nullcontext(None)
+    return _RichProgress(description)
+
+
+class _RichProgress:
+    def __init__(self, description: str):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+
+        self._progress = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._task = self._progress.add_task(description, total=None)
+
+    def __enter__(self):
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._progress.stop()
+
+    def __call__(self, done: int, total: int) -> None:
+        self._progress.update(self._task, completed=done, total=total)
+
+
+def run_emt(args) -> int:
+    import sys
+
+    from scaling.atomic import atomic_write_bytes
+    from scaling.data.emt import DEFAULT_ELEMENTS, check_elements, emt_dataset
+
+    elements = check_elements(args.elements.split(",") if args.elements else DEFAULT_ELEMENTS)
+    with progress_bar(args, "EMT trajectories") as progress:
+        cached = emt_dataset(args.n, args.seed, elements, workers=args.workers, progress=progress)
+    atomic_write_bytes(args.out, cached.read_bytes())
+    if not args.quiet:
+        print(f"wrote {args.n} EMT structures ({','.join(elements)}, seed {args.seed}) to {args.out}", file=sys.stderr)
+    return 0
+
+
+def run_build(args) -> int:
+    from scaling.data.io import read_structures
+    from scaling.data.store import build_store
+
+    structures = read_structures(args.source, **_read_kwargs(args))
+    with progress_bar(args, "neighbour lists") as progress:
+        build_store(args.source, args.out, args.cutoff, structures=structures, force=args.force, progress=progress)
+    return 0
+
+
+def run_info(args) -> int:
+    import json
+
+    from scaling.data.io import read_structures
+    from scaling.data.store import GraphStore, is_store, summarize
+
+    if is_store(args.source):
+        report = dict(GraphStore(args.source).manifest)
+    else:
+        report = summarize(read_structures(args.source, **_read_kwargs(args)))
+        report["cutoff"] = None
+        report["source"] = args.source
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(_table(report))
+    return 0
+
+
+def _table(report: dict) -> str:
+    atoms = report["atoms_per_structure"]
+    energy = report["energy_per_atom"]
+    lines = [
+        f"source             {report.get('source')}",
+        f"structures         {report['n_structures']}",
+        f"atoms              {report['n_atoms']} ({atoms['min']}-{atoms['max']} per structure, mean {atoms['mean']:.1f})",
+        f"elements           {', '.join(report['elements'])}",
+        f"cutoff [A]         {report['cutoff'] if report.get('cutoff') is not None else '-'}",
+        f"forces             {'yes' if report['has_forces'] else 'no'}",
+        f"stress             {report['n_with_stress']} of {report['n_structures']} structures",
+        f"energy [eV/atom]   min {energy['min']:.4f}  mean {energy['mean']:.4f}  max {energy['max']:.4f}",
+    ]
+    if "n_edges" in report:
+        lines.append(f"edges              {report['n_edges']} ({report['edges_per_atom']:.1f} per atom)")
+    lines.append("provenance groups")
+    for group in report["provenance_groups"]:
+        settings = ", ".join(f"{k}={v}" for k, v in group["settings"].items()) or "no settings"
+        lines.append(f"  {group['count']:>7}  {group['calculator']} ({settings}) [{', '.join(group['elements'])}]")
+    return "\n".join(lines)

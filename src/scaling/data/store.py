@@ -77,8 +77,6 @@ def build_store(
 
 
 def _flatten(structures, edges, shifts) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    from ase.data import chemical_symbols
-
     n_atoms = np.array([s.n_atoms for s in structures], dtype=np.int64)
     n_edges = np.array([e.shape[1] for e in edges], dtype=np.int64)
     all_shifts = np.concatenate(shifts) if shifts else np.zeros((0, 3), np.int64)
@@ -105,24 +103,45 @@ def _flatten(structures, edges, shifts) -> tuple[dict[str, np.ndarray], dict[str
         "group": np.array(groups, dtype=np.int32),
         "trajectory": trajectory,
     }
-    counts = np.bincount(groups, minlength=len(group_keys))
-    per_atom = arrays["energy"] / n_atoms
-    manifest = {
+    manifest = summarize(structures)
+    manifest.update(
+        n_edges=int(n_edges.sum()),
+        edges_per_atom=float(n_edges.sum() / n_atoms.sum()),
+        cell_shift_dtype=np.dtype(shift_dtype).name,
+        created_by=_version(),
+    )
+    return arrays, manifest
+
+
+def summarize(structures: Sequence[Structure]) -> dict[str, Any]:
+    """Counts, elements, label statistics and provenance groups (what `scaling data info` shows for a source)."""
+    from ase.data import chemical_symbols
+
+    n_atoms = np.array([s.n_atoms for s in structures], dtype=np.int64)
+    per_atom = np.array([s.energy for s in structures]) / n_atoms
+    groups: dict[str, list[Structure]] = {}
+    for s in structures:
+        groups.setdefault(provenance_key(s), []).append(s)
+    elements = sorted({int(z) for s in structures for z in s.numbers})
+    n_with_stress = sum(s.stress is not None for s in structures)
+    return {
         "n_structures": len(structures),
         "n_atoms": int(n_atoms.sum()),
-        "n_edges": int(n_edges.sum()),
-        "elements": [chemical_symbols[z] for z in sorted(set(arrays["z"].tolist()))],
+        "elements": [chemical_symbols[z] for z in elements],
         "has_forces": True,
-        "has_stress": bool(arrays["has_stress"].all()),
-        "n_with_stress": int(arrays["has_stress"].sum()),
+        "has_stress": n_with_stress == len(structures),
+        "n_with_stress": int(n_with_stress),
         "atoms_per_structure": {"min": int(n_atoms.min()), "max": int(n_atoms.max()), "mean": float(n_atoms.mean())},
-        "edges_per_atom": float(n_edges.sum() / n_atoms.sum()),
         "energy_per_atom": {"min": float(per_atom.min()), "max": float(per_atom.max()), "mean": float(per_atom.mean())},
-        "provenance_groups": [{**json.loads(key), "count": int(c)} for key, c in zip(group_keys, counts)],
-        "cell_shift_dtype": np.dtype(shift_dtype).name,
-        "created_by": _version(),
+        "provenance_groups": [
+            {
+                **json.loads(key),
+                "count": len(members),
+                "elements": sorted({e for s in members for e in s.elements}, key=chemical_symbols.index),
+            }
+            for key, members in sorted(groups.items())
+        ],
     }
-    return arrays, manifest
 
 
 def _trajectories(structures) -> np.ndarray:
