@@ -1,0 +1,114 @@
+"""Run one cell: the same function under every executor (in-process, a local worker, a SLURM job).
+
+It takes the cell's lock (so a cell never trains twice at once), records the attempt, hands the cell's folder to
+`scaling.train.run_training` (which resumes from checkpoint.pt when present), and writes the cell's state.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from scaling.sweep.data import store_path
+from scaling.sweep.runfolder import METRICS_FILE, CHECKPOINT_FILE, RunFolder, read_jsonl
+from scaling.sweep.spec import Cell
+
+log = logging.getLogger(__name__)
+
+
+def train_config(cell: Cell, store: Path, device: str, threads: int | None):
+    """The TrainConfig of a cell: the shared training budget, plus what the grid and the run folder fix."""
+    from scaling.train import TrainConfig
+
+    split = cell.shared["split"]
+    return TrainConfig.from_dict(
+        {
+            **cell.shared["training"],
+            "store": str(store),
+            "train_size": cell.train_size,
+            "params": cell.n_params,
+            "arch": cell.arch,
+            "seed": cell.seed,
+            "sampler": split["sampler"],
+            "val_fraction": split["val_fraction"],
+            "test_fraction": split["test_fraction"],
+            "split_seed": split["seed"],
+            "device": device,
+            "threads": threads,
+        },
+        source=f"cell {cell.cell_id}",
+    )
+
+
+def run_cell(run_dir: str | os.PathLike, cell_id: str, *, device: str = "cpu", threads: int | None = None,
+             job_id: str | None = None) -> str:
+    """Train (or resume) one cell; returns its final state: done, failed, or busy (another process holds it)."""
+    folder = RunFolder(run_dir)
+    if folder.is_done(cell_id):
+        return "done"
+    cell_dir = folder.cell_dir(cell_id)
+    with folder.cell_lock(cell_id) as acquired:
+        if not acquired:
+            return "busy"
+        if folder.is_done(cell_id):
+            return "done"
+        return _run_locked(folder, cell_id, cell_dir, device, threads, job_id)
+
+
+def _run_locked(folder: RunFolder, cell_id: str, cell_dir: Path, device: str, threads: int | None,
+                job_id: str | None) -> str:
+    from scaling.train import run_training
+
+    picked_at = time.time()
+    previous = folder.read_state(cell_id)
+    cell = folder.read_cell(cell_id)
+    attempt = {
+        "attempt": len(folder.read_attempts(cell_id)) + 1,
+        "time": picked_at,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "job_id": job_id,
+        "resumed": (cell_dir / CHECKPOINT_FILE).is_file(),
+        "epochs_before": len(read_jsonl(cell_dir / METRICS_FILE)),
+    }
+    folder.append_attempt(cell_id, attempt)
+    timing = {"submitted_at": previous.get("submitted_at"), "picked_at": picked_at}
+    folder.write_state(cell_id, "running", job_id=job_id, attempt=attempt["attempt"], **timing)
+
+    first_step: list[float] = []
+
+    def on_step(step: int) -> None:
+        if not first_step:
+            first_step.append(time.time())
+            folder.write_state(cell_id, "running", job_id=job_id, attempt=attempt["attempt"],
+                               first_step_at=first_step[0], **timing)
+
+    handler = logging.FileHandler(cell_dir / "log.txt")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        log.info("cell %s attempt %d on %s (resumed=%s)", cell_id, attempt["attempt"], attempt["host"],
+                 attempt["resumed"])
+        config = train_config(cell, store_path(folder), device, threads)
+        result: dict[str, Any] = run_training(config, cell_dir, on_step=on_step)
+    except Exception as error:  # a crash in one cell must not take the sweep down; its reason is kept
+        log.error("cell %s failed:\n%s", cell_id, traceback.format_exc())
+        folder.write_state(cell_id, "failed", job_id=job_id, reason=f"{type(error).__name__}: {error}"[:500],
+                           first_step_at=first_step[0] if first_step else None, **timing)
+        return "failed"
+    except BaseException:  # killed, cancelled or preempted: back to pending, the checkpoint stays
+        folder.write_state(cell_id, "pending", job_id=job_id, reason="interrupted", **timing)
+        raise
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+    status = result.get("status", "failed")
+    folder.write_state(cell_id, "done" if status == "done" else "failed", job_id=job_id, reason=result.get("reason"),
+                       first_step_at=first_step[0] if first_step else None, finished_at=time.time(), **timing)
+    return "done" if status == "done" else "failed"

@@ -1,0 +1,134 @@
+"""The in-process and local executors.
+
+`local` keeps `max_parallel` worker processes (spawned, so the driver never forks a process holding torch
+threads). Each worker imports torch and the training code once, in its initializer, while the driver is still
+building the dataset, and then runs cell after cell, so a cell costs no interpreter start or import. Each cell gets
+cores // max_parallel torch threads: all cores busy, none oversubscribed. Cells are handed out largest first
+(train_size x params), which keeps the tail of the sweep short.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Callable
+
+from scaling.sweep.cellrun import run_cell
+from scaling.sweep.runfolder import RunFolder
+
+log = logging.getLogger(__name__)
+
+MAX_POOL_RESTARTS = 3
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def cell_cost(cell_id: str, folder: RunFolder) -> float:
+    cell = folder.read_cell(cell_id)
+    return cell.train_size * cell.n_params * (2.0 if cell.arch == "threebody" else 1.0)
+
+
+def run_inline(folder: RunFolder, cell_ids: list[str], device: str = "cpu",
+               on_progress: Callable[[], None] | None = None) -> dict[str, str]:
+    """Every cell in this process, one after another (for debugging: breakpoints and tracebacks work)."""
+    outcomes = {}
+    for cell_id in cell_ids:
+        outcomes[cell_id] = run_cell(folder.path, cell_id, device=device, threads=available_cores())
+        if on_progress:
+            on_progress()
+    return outcomes
+
+
+def _init_worker(threads: int, log_level: int) -> None:
+    """Worker start: fix the thread count before torch loads, then import the training stack once."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
+    import torch
+
+    torch.set_num_threads(threads)
+    import scaling.train  # noqa: F401  (torch_geometric and the models: the import cost paid once per worker)
+
+
+def _warm() -> int:
+    return os.getpid()
+
+
+class LocalPool:
+    """Worker processes that outlive single cells; start() early so the imports overlap the dataset build."""
+
+    def __init__(self, max_parallel: int, threads: int):
+        self.max_parallel = max_parallel
+        self.threads = threads
+        self.pool: ProcessPoolExecutor | None = None
+
+    def start(self) -> None:
+        self.pool = ProcessPoolExecutor(
+            max_workers=self.max_parallel, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker, initargs=(self.threads, logging.getLogger().getEffectiveLevel()),
+        )
+        for _ in range(self.max_parallel):  # one spawn per submit while no worker is idle: all start now
+            self.pool.submit(_warm)
+
+    def terminate(self) -> None:
+        """Stop the workers at once (their cells stay resumable from checkpoints)."""
+        if self.pool is None:
+            return
+        processes = list(getattr(self.pool, "_processes", {}).values())
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(timeout=10)
+        self.pool = None
+
+    def run(self, folder: RunFolder, cell_ids: list[str], device: str,
+            on_progress: Callable[[], None] | None = None) -> dict[str, str]:
+        """Run the cells, largest first; survive a worker dying (a new pool takes over the unfinished cells)."""
+        order = sorted(cell_ids, key=lambda cell_id: -cell_cost(cell_id, folder))
+        outcomes: dict[str, str] = {}
+        for restart in range(MAX_POOL_RESTARTS + 1):
+            if self.pool is None:
+                self.start()
+            futures: dict[Future, str] = {}
+            for cell_id in order:
+                if cell_id in outcomes:
+                    continue
+                state = folder.read_state(cell_id)
+                folder.write_state(cell_id, "pending", submitted_at=time.time(),
+                                   **{k: v for k, v in state.items() if k == "reason"})
+                futures[self.pool.submit(run_cell, str(folder.path), cell_id, device=device,
+                                         threads=self.threads)] = cell_id
+            broken = False
+            pending = set(futures)
+            while pending:
+                finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    try:
+                        outcomes[futures[future]] = future.result()
+                    except BrokenProcessPool:
+                        broken = True
+                if on_progress:
+                    on_progress()
+            if not broken:
+                return outcomes
+            log.warning("a worker process died; restarting the pool (%d/%d)", restart + 1, MAX_POOL_RESTARTS)
+            self.terminate()
+        return outcomes
+
+
+def install_sigterm_as_interrupt() -> None:
+    """`sweep cancel` sends SIGTERM to the driver: turn it into KeyboardInterrupt so the workers are stopped."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)

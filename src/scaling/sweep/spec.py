@@ -1,0 +1,247 @@
+"""The sweep specification (YAML): dataset, axes, training budget and executor, validated with pydantic.
+
+A spec is expanded into cells (one per point of the grid arch x params x train_size x seed). Everything except the
+executor and the axes is shared by every cell and becomes part of each cell's identity (its hash), so a changed
+dataset, split or budget can never be mixed silently with results trained under the old one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from scaling.errors import InputError
+
+ARCHITECTURES = ("twobody", "threebody")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EmtDataset(_Strict):
+    """The embedded EMT-labelled alloy pool: `n` structures generated with `seed`."""
+
+    n: Annotated[int, Field(gt=0)]
+    seed: int = 0
+    elements: tuple[str, ...] | None = None
+
+
+class DatasetSpec(_Strict):
+    """Either an EMT spec or a path to a structure file (anything `scaling data build` reads)."""
+
+    emt: EmtDataset | None = None
+    path: str | None = None
+    cutoff: Annotated[float, Field(gt=0)] = 5.0
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "DatasetSpec":
+        if (self.emt is None) == (self.path is None):
+            raise ValueError("give exactly one of `emt` or `path`")
+        return self
+
+
+class SplitSpec(_Strict):
+    """The fixed held-out data shared by every cell (fractions of the pool, whole trajectories kept on one side),
+    and the sampler that draws the nested training subsets (`scaling.data.subsets`)."""
+
+    val_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.1
+    test_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.1
+    seed: int = 0
+    sampler: Literal["random", "coverage"] = "random"
+
+
+class Axes(_Strict):
+    """The grid: every combination of these values is one cell."""
+
+    train_size: tuple[Annotated[int, Field(gt=0)], ...]
+    params: tuple[Annotated[int, Field(gt=0)], ...]
+    arch: tuple[Literal["twobody", "threebody"], ...] = ("twobody",)
+    seed: tuple[int, ...] = (0,)
+
+    @field_validator("train_size", "params", "arch", "seed")
+    @classmethod
+    def _non_empty_unique(cls, values: tuple) -> tuple:
+        if not values:
+            raise ValueError("needs at least one value")
+        if len(set(values)) != len(values):
+            raise ValueError(f"has repeated values {list(values)}")
+        return values
+
+
+# TrainConfig fields the sweep sets itself (from the dataset, split, axes and executor), so a spec may not.
+SWEEP_OWNED_TRAIN_FIELDS = frozenset(
+    {"store", "train_size", "subset_seed", "sampler", "val_fraction", "test_fraction", "split_seed", "arch",
+     "params", "seed", "device", "threads", "test_store"}
+)
+
+
+def check_training(training: dict[str, Any]) -> dict[str, Any]:
+    """Validate the `training` mapping against `scaling.train.TrainConfig` (its fields and ranges)."""
+    from dataclasses import fields
+
+    from scaling.train.config import TrainConfig
+
+    known = {f.name for f in fields(TrainConfig)} - SWEEP_OWNED_TRAIN_FIELDS
+    for key in training:
+        if key in SWEEP_OWNED_TRAIN_FIELDS:
+            raise ValueError(f"field `training.{key}`: set by the sweep (dataset, split, axes or executor), not here")
+        if key not in known:
+            raise ValueError(f"field `training.{key}`: unknown (known: {', '.join(sorted(known))})")
+    try:
+        TrainConfig.from_dict({"params": 1000, **training}, source="training")
+    except (InputError, TypeError) as error:
+        match = re.search(r"field (\w+)=(.*?): (.*)$", str(error))
+        if match:
+            raise ValueError(f"field `training.{match[1]}` = {match[2]}: {match[3]}") from None
+        raise ValueError(f"field `training`: {error}") from None
+    return training
+
+
+class LocalExecutorSpec(_Strict):
+    """Worker processes on this machine; `max_parallel` cells at once (default: the number of cores)."""
+
+    max_parallel: Annotated[int, Field(gt=0)] | None = None
+    device: Literal["auto", "cpu", "cuda"] = "cpu"
+
+
+class SlurmExecutorSpec(_Strict):
+    """submitit on SLURM: a job array, `cells_per_job` cells packed into each array task."""
+
+    partition: str | None = None
+    account: str | None = None
+    gpus: Annotated[int, Field(ge=0)] = 0
+    cpus: Annotated[int, Field(gt=0)] = 1
+    memory_gb: Annotated[float, Field(gt=0)] | None = None
+    time_min: Annotated[int, Field(gt=0)] = 60
+    array_parallelism: Annotated[int, Field(gt=0)] = 64
+    cells_per_job: Annotated[int, Field(gt=0)] = 1
+    max_requeues: Annotated[int, Field(ge=0)] = 5
+    signal_delay_s: Annotated[int, Field(ge=0)] = 120
+    extra_sbatch: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+class ExecutorSpec(_Strict):
+    """Which executor runs the cells, and the settings of each (so `--executor` can switch between them)."""
+
+    kind: Literal["inline", "local", "slurm"] = "local"
+    local: LocalExecutorSpec = Field(default_factory=LocalExecutorSpec)
+    slurm: SlurmExecutorSpec = Field(default_factory=SlurmExecutorSpec)
+
+
+class SweepSpec(_Strict):
+    """A whole sweep file."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    dataset: DatasetSpec
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    axes: Axes
+    training: dict[str, Any] = Field(default_factory=dict)
+    executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
+
+    @field_validator("training")
+    @classmethod
+    def _training_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return check_training(value)
+
+    @field_validator("executor", mode="before")
+    @classmethod
+    def _executor_shorthand(cls, value: Any) -> Any:
+        return {"kind": value} if isinstance(value, str) else value
+
+    def shared_settings(self) -> dict[str, Any]:
+        """The settings every cell shares and that define it (everything but the axes and the executor)."""
+        return {
+            "dataset": self.dataset.model_dump(mode="json"),
+            "split": self.split.model_dump(mode="json"),
+            "training": dict(sorted(self.training.items())),
+        }
+
+    def cells(self) -> list["Cell"]:
+        """The grid, in a stable order (arch, params, train_size, seed)."""
+        shared = self.shared_settings()
+        return [
+            Cell(arch=arch, n_params=n, train_size=d, seed=seed, shared=shared)
+            for arch, n, d, seed in itertools.product(
+                self.axes.arch, self.axes.params, self.axes.train_size, self.axes.seed
+            )
+        ]
+
+
+class Cell(BaseModel):
+    """One point of the grid with everything that defines its training run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    arch: str
+    n_params: int
+    train_size: int
+    seed: int
+    shared: dict[str, Any]
+
+    def settings(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @property
+    def cell_id(self) -> str:
+        """Readable prefix plus a stable hash of every setting, so equal settings always share one folder."""
+        return f"{self.arch}-N{self.n_params}-D{self.train_size}-s{self.seed}-{settings_hash(self.settings())}"
+
+
+def settings_hash(settings: dict[str, Any], length: int = 10) -> str:
+    """sha256 of canonical JSON (sorted keys, no whitespace): stable across runs, machines and Python versions."""
+    canonical = json.dumps(settings, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:length]
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    first = error.errors()[0]
+    message = str(first.get("ctx", {}).get("error", "")) if first["type"] == "value_error" else ""
+    if message.startswith("field `"):
+        return f"{source}: {message}"
+    field = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    value = first.get("input")
+    shown = json.dumps(value, default=str) if not isinstance(value, dict) else "{...}"
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"{source}: field `{field}` = {shown}: {first['msg']}{more}"
+
+
+def parse_spec(data: Any, source: str = "spec") -> SweepSpec:
+    """Validate a mapping as a sweep spec; raise InputError with one line naming the field and value."""
+    if not isinstance(data, dict):
+        raise InputError(f"{source}: a sweep spec must be a YAML mapping, got {type(data).__name__}")
+    try:
+        return SweepSpec.model_validate(data)
+    except ValidationError as error:
+        raise InputError(_describe(error, source)) from None
+
+
+def load_spec(path: str | os.PathLike) -> SweepSpec:
+    """Read and validate a sweep YAML file; a relative dataset path is taken relative to the file."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: sweep spec not found") from None
+    except yaml.YAMLError as error:
+        raise InputError(f"{path}: not valid YAML: {str(error).splitlines()[0]}") from None
+    if isinstance(data, dict) and isinstance(data.get("dataset"), dict):
+        source = data["dataset"].get("path")
+        if isinstance(source, str) and not os.path.isabs(source):
+            data["dataset"] = {**data["dataset"], "path": str((path.parent / source).resolve())}
+    return parse_spec(data, str(path))
+
+
+def spec_to_yaml(spec: SweepSpec) -> str:
+    return yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False)

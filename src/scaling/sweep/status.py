@@ -1,0 +1,87 @@
+"""What each cell is doing: done, running, pending or failed (with a reason), read from the run folder alone.
+
+A cell is done when its result.json says so. A cell whose state says running is running only while a process
+holds its lock (the kernel drops it when the holder dies) or, for SLURM, while its job is still in the queue;
+otherwise it was interrupted and is pending again (its checkpoint will be resumed).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from typing import Any
+
+from scaling.sweep.runfolder import METRICS_FILE, RunFolder, read_json, read_jsonl
+
+STATUSES = ("done", "running", "pending", "failed")
+
+
+def slurm_queue() -> set[str] | None:
+    """Job ids in the SLURM queue (array tasks as JOB_TASK, and their array's JOB id); None without squeue."""
+    if shutil.which("squeue") is None:
+        return None
+    try:
+        out = subprocess.run(["squeue", "-h", "-r", "-o", "%i %A"], capture_output=True, text=True, timeout=30,
+                             check=True).stdout
+    except (subprocess.SubprocessError, OSError):
+        return None
+    ids: set[str] = set()
+    for line in out.split():
+        ids.add(line.strip())
+    return ids
+
+
+def cell_jobs(folder: RunFolder) -> dict[str, str]:
+    """The SLURM job (array task) each cell was last submitted to, from jobs.json."""
+    records = read_json(folder.jobs_path) or {"jobs": []}
+    return {cell_id: str(job["job_id"]) for job in records["jobs"] for cell_id in job["cells"]}
+
+
+def cell_status(folder: RunFolder, cell_id: str, queue: set[str] | None, cancelled: bool,
+                jobs: dict[str, str] | None = None) -> dict[str, Any]:
+    cell_dir = folder.cell_dir(cell_id)
+    result = read_json(cell_dir / "result.json")
+    state = folder.read_state(cell_id)
+    reason = None
+    if result is not None and result.get("status") == "done":
+        status, epochs = "done", result.get("epochs")
+    elif result is not None and result.get("status") == "failed":
+        status, epochs, reason = "failed", result.get("epochs"), result.get("reason")
+    else:
+        epochs = len(read_jsonl(cell_dir / METRICS_FILE))
+        name, job = state.get("state", "pending"), state.get("job_id") or (jobs or {}).get(cell_id)
+        if name == "failed":
+            status, reason = "failed", state.get("reason")
+        elif name == "running" and _alive(folder, cell_id, state, queue):
+            status = "running"
+        elif name == "queued" and (not job or queue is None or str(job) in queue):
+            status, reason = "pending", f"queued as SLURM job {job}" if job else "queued"
+        else:
+            status = "pending"
+            interrupted = name in ("running", "queued") or state.get("reason") == "interrupted"
+            reason = ("cancelled" if cancelled else "interrupted") if interrupted else state.get("reason")
+    return {"cell_id": cell_id, "status": status, "epochs": epochs, "reason": reason}
+
+
+def _alive(folder: RunFolder, cell_id: str, state: dict[str, Any], queue: set[str] | None) -> bool:
+    if folder.is_locked(cell_id):
+        return True
+    if state.get("host") != socket.gethostname() and state.get("job_id") and queue is not None:
+        return str(state["job_id"]) in queue  # a SLURM job on another node: its lock may not be visible here
+    return False
+
+
+def sweep_status(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """DESIGN.md's `status --json` object: counts and one row per cell (in the spec's order)."""
+    folder = RunFolder(run_dir)
+    cell_ids = folder.cell_ids()
+    jobs = cell_jobs(folder)
+    queue = slurm_queue() if jobs else None
+    cancelled = folder.cancel_path.is_file()
+    cells = [cell_status(folder, cell_id, queue, cancelled, jobs) for cell_id in cell_ids]
+    counts = {name: 0 for name in STATUSES}
+    for cell in cells:
+        counts[cell["status"]] += 1
+    return {"sweep": folder.load_spec().name, "run_dir": str(folder.path), "counts": counts, "cells": cells}
