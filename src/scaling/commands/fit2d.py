@@ -1,12 +1,118 @@
-"""`scaling fit2d` (placeholder until its issue lands)."""
+"""`scaling fit2d`: fit a two-axis law L(N, D) per group, with bootstrap intervals and derived quantities."""
 
 from __future__ import annotations
 
+import argparse
+
+LAWS = ("chinchilla", "kaplan-broken", "hoffmann-broken")
+
+DESCRIPTION = """\
+Fit a two-axis scaling law L(N, D) to a results table (one fit per --group value).
+
+Laws:
+  chinchilla       L = E + A/N^alpha + B/D^beta
+  kaplan-broken    L = [(Nc/N)^(aN/aD2) + (Dc/D)*(1+Dc/D)^(aD1/aD2-1)]^aD2
+  hoffmann-broken  L = L0 + (Nc/N)^aN + (Dc/D)^aD2*(1+Dc/D)^(aD1-aD2)
+
+Rows sharing (group, N, D) are seeds: they are averaged, and their population std (ddof=0) weights the
+residuals with --weights seed-std. --loss huber sums the Huber terms over points (Hoffmann et al.); with
+--law chinchilla --loss huber --huber-delta 1e-3 this is their recipe (log-sum-exp form in log space, a grid
+of 4,500 starts). The JSON mirrors `scaling fit`'s and adds the crossover line D_x(N), local exponents
+dlnL/dlnD and dlnL/dlnN on a grid, the data exponent per N, and for chinchilla and hoffmann-broken the
+compute-optimal frontier N_opt(C), D_opt(C) for C = 6 N D (see docs/figures.md).
+"""
+
+EPILOG = """\
+example:
+  scaling fit2d grid.csv --n n_params --d train_size --y val_loss --group arch \\
+      --law kaplan-broken --weights seed-std --space linear --bootstrap 200 --json fit2d.json --plot fit2d.pdf
+"""
+
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("fit2d", help="(not yet implemented)")
+    parser = subparsers.add_parser(
+        "fit2d", help="fit a two-axis law L(N, D) (chinchilla, kaplan-broken, hoffmann-broken)",
+        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("table", metavar="TABLE", help="results table: CSV, Parquet (.parquet) or JSON lines (.jsonl)")
+    parser.add_argument("--n", required=True, metavar="COL", help="column of the parameter count N")
+    parser.add_argument("--d", required=True, metavar="COL", help="column of the training-set size D")
+    parser.add_argument("--y", required=True, metavar="COL", help="column of the loss to fit (positive)")
+    parser.add_argument("--group", nargs="+", action="extend", default=[], metavar="COL",
+                        help="fit each distinct value (combination) of these columns separately")
+    parser.add_argument("--where", metavar="QUERY", help='keep rows matching a pandas query, e.g. "status == \'done\'"')
+    parser.add_argument("--law", choices=LAWS, default="chinchilla", help="two-axis law (default: chinchilla)")
+    parser.add_argument("--space", choices=("log", "linear"), default="log",
+                        help="residuals of ln L (log, default) or of L (linear)")
+    parser.add_argument("--loss", choices=("lsq", "huber"), default="lsq", help="least squares or Huber (summed)")
+    parser.add_argument("--huber-delta", type=float, default=1e-3, metavar="D", help="Huber delta (default 1e-3)")
+    parser.add_argument("--weights", choices=("none", "seed-std"), default="none",
+                        help="weight residuals by 1/seed std (needs >= 2 seeds per point)")
+    parser.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                        help="bootstrap replicates for 95%% intervals (seed resampling, or wild with one seed)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the bootstrap (default 0)")
+    parser.add_argument("--starts", type=int, default=24, metavar="S",
+                        help="best-ranked starting points optimised per fit (default 24)")
+    parser.add_argument("--json", metavar="OUT", help="write the fits as JSON")
+    parser.add_argument("--plot", metavar="OUT.pdf",
+                        help="write figures: OUT (surface), OUT_data, OUT_params, OUT_residuals, OUT_exponents "
+                             "(each .pdf and .png)")
     parser.set_defaults(handler=run)
 
 
 def run(args) -> int:
-    raise SystemExit("scaling fit2d: not yet implemented")
+    import os
+    import sys
+
+    from scaling.analysis.fit2d import Fit2DSettings, fit2d_table
+    from scaling.atomic import atomic_write_json
+    from scaling.errors import InputError
+
+    if args.huber_delta <= 0:
+        raise InputError(f"--huber-delta must be positive, got {args.huber_delta:g}")
+    if args.bootstrap < 0:
+        raise InputError(f"--bootstrap must be >= 0, got {args.bootstrap}")
+    if args.starts < 1:
+        raise InputError(f"--starts must be >= 1, got {args.starts}")
+    settings = Fit2DSettings(law=args.law, space=args.space, loss=args.loss, huber_delta=args.huber_delta,
+                             weights=args.weights, bootstrap=args.bootstrap, seed=args.seed, n_starts=args.starts)
+    show_progress = args.bootstrap > 0 and not args.quiet and not os.environ.get("CI") and sys.stderr.isatty()
+    if show_progress:
+        from rich.progress import Progress
+
+        with Progress(transient=True) as bar:
+            task = bar.add_task("bootstrap", total=None)
+            document = fit2d_table(args.table, args.n, args.d, args.y, args.group, args.where, settings,
+                                   progress=lambda k: bar.advance(task, k))
+    else:
+        document = fit2d_table(args.table, args.n, args.d, args.y, args.group, args.where, settings)
+    if args.json:
+        atomic_write_json(args.json, document)
+    if args.plot:
+        from scaling.plot.figures import plot_fit2d_all
+
+        plot_fit2d_all(document, args.plot)
+    if not args.quiet:
+        print(summary(document))
+    return 0
+
+
+def summary(document: dict) -> str:
+    """A few lines per fit: parameters with standard errors, AICc, RMSLE, crossover and frontier exponents."""
+    lines = []
+    for entry in document["fits"]:
+        head = ", ".join(f"{k}={v}" for k, v in entry["group"].items()) or "all rows"
+        lines.append(f"{head}: {entry['law']} on {entry['n_points']} points, AICc {_num(entry['aicc'])}, "
+                     f"RMSLE {_num(entry['rmsle'])}")
+        boot = (entry.get("bootstrap") or {}).get("stderr") or {}
+        for name, value in entry["params"].items():
+            se = boot.get(name, entry["stderr"].get(name))
+            lines.append(f"  {name:>6} = {value:.6g}" + (f" +- {se:.3g}" if se is not None else ""))
+        if entry.get("compute_optimal"):
+            opt = entry["compute_optimal"]
+            lines.append(f"  compute-optimal: N_opt ~ C^{opt['a']:.3f}, D_opt ~ C^{opt['b']:.3f}")
+    return "\n".join(lines)
+
+
+def _num(value) -> str:
+    return "n/a" if value is None else f"{value:.4g}"

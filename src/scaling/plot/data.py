@@ -1,0 +1,77 @@
+"""What the figures draw: seed-averaged points, and fitted laws rebuilt from a fit JSON (DESIGN.md schema)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from scaling.analysis.laws import Law, get_law
+
+
+def seed_summary(table: pd.DataFrame, keys: Sequence[str], y: str) -> pd.DataFrame:
+    """One row per distinct `keys` (group columns and x columns): mean of y, population std (ddof=0), seed count."""
+    grouped = table.groupby(list(keys), sort=True, dropna=False)[y]
+    out = grouped.agg(mean="mean", std=lambda s: float(np.std(s.to_numpy(), ddof=0)), n_seeds="count").reset_index()
+    return out
+
+
+def select_group(table: pd.DataFrame, group: dict | None) -> pd.DataFrame:
+    """Rows of `table` whose columns equal the fit's group values (all rows when the fit has no group)."""
+    mask = np.ones(len(table), dtype=bool)
+    for column, value in (group or {}).items():
+        mask &= (table[column] == value).to_numpy() | (table[column].astype(str) == str(value)).to_numpy()
+    return table[mask]
+
+
+def group_label(group: dict | None) -> str:
+    """"2B (TC)" for one group column, "arch=twobody, n_params=1e6" for several, "" for none."""
+    if not group:
+        return ""
+    if len(group) == 1:
+        value = next(iter(group.values()))
+        return _short(value)
+    return ", ".join(f"{k}={_short(v)}" for k, v in group.items())
+
+
+def _short(value) -> str:
+    if isinstance(value, str):
+        return value.replace("OptiMetal", "")
+    from scaling.plot.style import compact_number
+
+    return compact_number(float(value))
+
+
+def law_of_fit(fit: dict) -> Law:
+    """The law a fit JSON entry was fitted with (`broken` with as many breaks as it has d_i parameters)."""
+    name = fit["law"]
+    if name.startswith("broken"):
+        breaks = sum(1 for key in fit["params"] if re.fullmatch(r"d\d+", key))
+        return get_law(name, breaks=max(breaks, 1))
+    if name in ("chinchilla", "kaplan-broken", "hoffmann-broken"):
+        import scaling.analysis.laws2d  # noqa: F401  (registers the two-axis laws)
+    return get_law(name)
+
+
+def theta_of_fit(law: Law, fit: dict) -> np.ndarray:
+    """The parameter vector of a fit JSON entry, in the law's order."""
+    return np.array([float(fit["params"][name]) for name in law.param_names])
+
+
+def evaluate_fit(fit: dict, x: np.ndarray) -> np.ndarray:
+    """The fitted law of a JSON entry at x ([n] for one-axis fits, [n, 2] columns N, D for two-axis fits)."""
+    law = law_of_fit(fit)
+    return law.evaluate(np.asarray(x, dtype=float), theta_of_fit(law, fit))
+
+
+def numeric_group_value(group: dict | None) -> float | None:
+    """The group's value as a number when the fit is grouped by exactly one numeric column (e.g. n_params)."""
+    if not group or len(group) != 1:
+        return None
+    value = next(iter(group.values()))
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

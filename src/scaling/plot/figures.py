@@ -1,0 +1,432 @@
+"""Figures for papers, drawn from a tidy results table and/or a fit JSON (DESIGN.md schemas).
+
+One-axis fits (`scaling fit` JSON):
+- `plot_fit1d`: loss vs x, one curve per group, seed error bars, the fitted law, each break with its 95% band,
+  regimes shaded and exponents annotated (in the legend when there are several groups).
+- `plot_residuals` and `plot_exponents` also take a one-axis fit.
+Two-axis fits (`scaling fit2d` JSON, which carries its own seed-averaged points):
+- `plot_slices(..., axis="D")`: (a) loss vs D, one curve per N; `axis="N"`: (b) loss vs N, one curve per D.
+- `plot_surface`: (c) filled contours of the fitted L(N, D) on log axes, data points, crossover line, iso-loss lines.
+- `plot_residuals`: (d) ln(observed / fitted) per point.
+- `plot_exponents`: (e) the fitted data exponent per N with 95% intervals.
+`plot_fit2d_all` writes all five. Every function writes OUT.pdf and OUT.png and returns their paths.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib import ticker
+from matplotlib.colors import LogNorm
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from scaling.plot import style
+from scaling.plot.data import (
+    evaluate_fit,
+    group_label,
+    law_of_fit,
+    numeric_group_value,
+    seed_summary,
+    select_group,
+    theta_of_fit,
+)
+
+PathLike = str | os.PathLike
+_REGIME_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7")
+
+
+# ----------------------------------------------------------------------------------------------------------- helpers
+def _log_ticks(ax, axis: str, lo: float, hi: float) -> None:
+    """Readable ticks on a log axis that spans less than about a decade (e.g. a loss from 0.9 to 1.8)."""
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    if hi / lo > 30:
+        return
+    ticks = [t for t in ticker.MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi) if lo <= t <= hi]
+    if len(ticks) >= 2:
+        target.set_major_locator(ticker.FixedLocator(ticks))
+        target.set_major_formatter(ticker.FormatStrFormatter("%g"))
+        target.set_minor_formatter(ticker.NullFormatter())
+
+
+def _padded(lo: float, hi: float, fraction: float = 0.06) -> tuple[float, float]:
+    """A log range widened by `fraction` of its width on both sides."""
+    span = math.log10(hi) - math.log10(lo)
+    pad = max(span * fraction, 0.02)
+    return 10 ** (math.log10(lo) - pad), 10 ** (math.log10(hi) + pad)
+
+
+def _panels(count: int, aspect: float = 0.8):
+    """One panel per fit: column width for one, page width for up to three per row."""
+    ncols = min(count, 3)
+    nrows = math.ceil(count / ncols)
+    width = style.COLUMN_WIDTH if count == 1 else style.PAGE_WIDTH
+    fig, axes = style.figure(width=width, aspect=aspect * nrows / ncols, ncols=ncols, nrows=nrows)
+    flat = axes.ravel()
+    for ax in flat[count:]:
+        ax.set_visible(False)
+    return fig, flat[:count]
+
+
+def _interval(value: float, ci: Sequence[float] | None, stderr: float | None) -> tuple[float, float] | None:
+    if ci is not None and len(ci) == 2 and all(v is not None and np.isfinite(v) for v in ci):
+        return float(ci[0]), float(ci[1])
+    if stderr is not None and np.isfinite(stderr) and value > 0:
+        spread = 1.96 * stderr / value
+        return value * math.exp(-spread), value * math.exp(spread)
+    return None
+
+
+def _shade_regimes(ax, edges: Sequence[float], exponents: Sequence[float], symbol: str) -> None:
+    """Shade each regime between breaks in its own light colour and write its exponent at the top of the axes."""
+    lo, hi = ax.get_xlim()
+    bounds = [lo, *[e for e in edges if lo < e < hi], hi]
+    transform = ax.get_xaxis_transform()
+    for i, (left, right) in enumerate(zip(bounds[:-1], bounds[1:])):
+        colour = _REGIME_COLORS[i % len(_REGIME_COLORS)]
+        ax.axvspan(left, right, color=colour, alpha=style.REGIME_ALPHA, lw=0, zorder=0)
+        if i < len(exponents):
+            centre = math.sqrt(left * right)
+            label = f"{symbol}$_{{{i + 1}}}$ = {exponents[i]:.2f}" if len(exponents) > 1 else f"{symbol} = {exponents[i]:.2f}"
+            ax.text(centre, 0.97, label, transform=transform, ha="center", va="top", fontsize=6.5, color=colour,
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
+
+
+def _mark_break(ax, value: float, band: tuple[float, float] | None, colour: str = "0.25") -> None:
+    if band is not None:
+        ax.axvspan(band[0], band[1], color=colour, alpha=style.BAND_ALPHA, lw=0, zorder=0.5)
+    ax.axvline(value, color=colour, lw=0.8, ls="--", zorder=0.6)
+
+
+# ------------------------------------------------------------------------------------------------- one-axis figure
+def plot_fit1d(
+    table: pd.DataFrame,
+    fit_json: dict,
+    out_path: PathLike,
+    *,
+    x: str,
+    y: str,
+    group: Sequence[str] = (),
+    y_unit: str | None = None,
+) -> list[Path]:
+    """Loss vs x for a one-axis fit: seed means with std error bars, the fitted law per group, breaks with their
+    95% bands (shaded), regimes shaded and exponents annotated. This is what `scaling fit --plot` draws."""
+    fits = fit_json["fits"]
+    points = seed_summary(table, [*group, x], y)
+    numeric = [numeric_group_value(f.get("group")) for f in fits]
+    ordered = all(v is not None for v in numeric) and len(fits) > 1
+    colours = style.ordered_colors(len(fits)) if ordered else style.categorical_colors(len(fits))
+    order = np.argsort(numeric) if ordered else np.arange(len(fits))
+    with style.paper_style():
+        fig, axes = style.figure("column" if len(fits) == 1 else 4.6, aspect=0.72 if len(fits) > 1 else 0.8)
+        ax = axes[0, 0]
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        xs = points[x].to_numpy(float)
+        ax.set_xlim(*_padded(xs.min(), xs.max()))
+        dense = np.geomspace(*ax.get_xlim(), 300)
+        handles, labels = [], []
+        for colour, i in zip(colours, order):
+            entry = fits[i]
+            data = select_group(points, entry.get("group"))
+            ax.errorbar(data[x], data["mean"], yerr=data["std"], fmt="o", color=colour, ms=3, lw=0.8, zorder=3)
+            ax.plot(dense, evaluate_fit(entry, dense), color=colour, lw=1.1, zorder=2)
+            exps = entry.get("exponents") or []
+            breaks = entry.get("breaks") or []
+            cis = entry.get("breaks_ci95") or [None] * len(breaks)
+            for value, ci, name in zip(breaks, cis, [f"d{j + 1}" for j in range(len(breaks))]):
+                band = _interval(value, ci, (entry.get("stderr") or {}).get(name))
+                _mark_break(ax, value, band, colour=colour if len(fits) > 1 else "0.25")
+            label = group_label(entry.get("group")) or "fit"
+            if len(fits) > 1 and exps:
+                label += ": " + r" $\to$ ".join(f"{e:.2f}" for e in exps)
+            handles.append(Line2D([], [], color=colour, marker="o", ms=3, lw=1.1))
+            labels.append(label)
+        if len(fits) == 1:
+            entry = fits[0]
+            _shade_regimes(ax, entry.get("breaks") or [], entry.get("exponents") or [], r"$\alpha$")
+        _log_ticks(ax, "y", *ax.get_ylim())
+        ax.set_xlabel(style.axis_label(x))
+        ax.set_ylabel(style.axis_label(y, y_unit))
+        handles.append(Patch(color="0.25", alpha=style.BAND_ALPHA * 2))
+        labels.append("break, 95% band")
+        title = ", ".join(group) if group else None
+        if len(fits) > 1:
+            title = f"{title} (exponents)" if title else "exponents"
+            style.legend_outside(ax, handles, labels, title=title)
+        else:
+            ax.legend(handles, labels, loc="lower left")
+        return style.save_figure(fig, out_path)
+
+
+# ------------------------------------------------------------------------------------------------ two-axis figures
+def _points_frame(entry: dict) -> pd.DataFrame:
+    return pd.DataFrame(entry["points"])
+
+
+def plot_slices(fit_json: dict, out_path: PathLike, *, axis: str = "D", y_label: str | None = None) -> list[Path]:
+    """(a) loss vs D with one curve per N (axis="D"), or (b) loss vs N with one curve per D (axis="N"), for each
+    fitted group: seed means with std error bars, the fitted surface's slices, the data break Dc with its 95% band
+    and the regimes on either side shaded with their exponents, and each curve's crossover point."""
+    fits = fit_json["fits"]
+    columns = fit_json.get("columns", {})
+    along, across = ("d", "n") if axis == "D" else ("n", "d")
+    with style.paper_style():
+        fig, axes = _panels(len(fits), aspect=0.78)
+        for ax, entry in zip(axes, fits):
+            pts = _points_frame(entry)
+            law = law_of_fit(entry)
+            theta = theta_of_fit(law, entry)
+            values = np.sort(pts[across].unique())
+            colours = style.ordered_colors(len(values))
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlim(*_padded(pts[along].min(), pts[along].max()))
+            dense = np.geomspace(*ax.get_xlim(), 200)
+            crossover = entry.get("crossover") or {}
+            for colour, value in zip(colours, values):
+                rows = pts[pts[across] == value].sort_values(along)
+                ax.errorbar(rows[along], rows["y"], yerr=rows["std"], fmt="o", color=colour, ms=2.6, lw=0.7,
+                            zorder=3, label=style.compact_number(value))
+                grid = np.column_stack([np.full_like(dense, value), dense]) if axis == "D" else np.column_stack(
+                    [dense, np.full_like(dense, value)])
+                ax.plot(dense, law.evaluate(grid, theta), color=colour, lw=1.0, zorder=2)
+                if axis == "D" and crossover.get("n"):
+                    d_cross = float(np.interp(np.log(value), np.log(crossover["n"]), np.log(crossover["d"])))
+                    d_cross = math.exp(d_cross)
+                    lo, hi = ax.get_xlim()
+                    if lo < d_cross < hi:
+                        y_cross = law.evaluate(np.array([[value, d_cross]]), theta)[0]
+                        ax.plot(d_cross, y_cross, marker="D", ms=3.2, mfc="white", mec=colour, mew=0.9, zorder=4)
+            exps = entry.get("exponents") or {}
+            if axis == "D":
+                breaks = entry.get("breaks") or []
+                cis = entry.get("breaks_ci95") or [None] * len(breaks)
+                for value, ci in zip(breaks, cis):
+                    _mark_break(ax, value, _interval(value, ci, (entry.get("stderr") or {}).get("Dc")))
+                _shade_regimes(ax, breaks, exps.get("D", []), r"$\alpha_D$")
+            else:
+                _shade_regimes(ax, [], exps.get("N", []), r"$\alpha_N$")
+            _log_ticks(ax, "y", *ax.get_ylim())
+            ax.set_xlabel(style.axis_label(columns.get(along, axis)))
+            ax.set_ylabel(y_label or style.axis_label(columns.get("y", "loss")))
+            ax.set_title(group_label(entry.get("group")) or entry["law"])
+        last = axes[-1]
+        handles, labels = last.get_legend_handles_labels()
+        extra = []
+        if axis == "D" and any(e.get("breaks") for e in fits):
+            extra.append((Patch(color="0.25", alpha=style.BAND_ALPHA * 2), "$D_c$, 95% band"))
+        if axis == "D" and any((e.get("crossover") or {}).get("n") for e in fits):
+            extra.append((Line2D([], [], marker="D", ms=3.2, mfc="white", mec="0.2", ls=""), "crossover $D_\\times(N)$"))
+        title = "$N$" if axis == "D" else "$D$"
+        style.legend_outside(last, [*handles, *(h for h, _ in extra)], [*labels, *(t for _, t in extra)], title=title)
+        return style.save_figure(fig, out_path)
+
+
+def plot_surface(fit_json: dict, out_path: PathLike, *, y_label: str | None = None) -> list[Path]:
+    """(c) the fitted L(N, D): filled contours on log axes (x = D, y = N), iso-loss lines labelled, the data points
+    coloured by their observed loss on the same scale, the crossover line D_x(N), and for laws with a
+    compute-optimal frontier the path (D_opt(C), N_opt(C))."""
+    fits = fit_json["fits"]
+    columns = fit_json.get("columns", {})
+    with style.paper_style():
+        fig, axes = _panels(len(fits), aspect=0.9)
+        for ax, entry in zip(axes, fits):
+            pts = _points_frame(entry)
+            law = law_of_fit(entry)
+            theta = theta_of_fit(law, entry)
+            d_lo, d_hi = _padded(pts["d"].min(), pts["d"].max(), 0.08)
+            n_lo, n_hi = _padded(pts["n"].min(), pts["n"].max(), 0.08)
+            d_grid, n_grid = np.geomspace(d_lo, d_hi, 160), np.geomspace(n_lo, n_hi, 160)
+            dd, nn = np.meshgrid(d_grid, n_grid)
+            surface = law.evaluate(np.column_stack([nn.ravel(), dd.ravel()]), theta).reshape(dd.shape)
+            lo = min(surface.min(), pts["y"].min())
+            hi = max(surface.max(), pts["y"].max())
+            norm = LogNorm(lo, hi)
+            levels = np.geomspace(lo, hi, 15)
+            filled = ax.contourf(dd, nn, surface, levels=levels, norm=norm, cmap=style.SEQUENTIAL_CMAP)
+            iso = np.geomspace(lo, hi, 7)[1:-1]
+            lines = ax.contour(dd, nn, surface, levels=iso, colors="white", linewidths=0.6, alpha=0.9)
+            ax.clabel(lines, fmt=lambda v: f"{v:.3g}", fontsize=5.5, inline=True, inline_spacing=2)
+            ax.scatter(pts["d"], pts["n"], c=pts["y"], norm=norm, cmap=style.SEQUENTIAL_CMAP, s=11,
+                       edgecolors="black", linewidths=0.5, zorder=3)
+            crossover = entry.get("crossover") or {}
+            if crossover.get("n"):
+                ax.plot(crossover["d"], crossover["n"], color="#E69F00", lw=1.4, ls="--", zorder=4)
+            optimal = entry.get("compute_optimal") or {}
+            if optimal.get("n_opt"):
+                ax.plot(optimal["d_opt"], optimal["n_opt"], color="#CC79A7", lw=1.4, zorder=4)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlim(d_lo, d_hi)
+            ax.set_ylim(n_lo, n_hi)
+            for spine in ("top", "right"):
+                ax.spines[spine].set_visible(True)
+            ax.set_xlabel(style.axis_label(columns.get("d", "D")))
+            ax.set_ylabel(style.axis_label(columns.get("n", "N")))
+            ax.set_title(group_label(entry.get("group")) or entry["law"])
+            bar = fig.colorbar(filled, ax=ax, pad=0.02, fraction=0.06)
+            bar.set_label(f"fitted {y_label or style.axis_label(columns.get('y', 'loss'))}")
+            bar.ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+            bar.ax.yaxis.set_minor_locator(ticker.LogLocator(subs=np.arange(1, 10)))
+            bar.ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+            bar.ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+            _log_ticks(bar.ax, "y", lo, hi)
+        handles = [Line2D([], [], marker="o", ls="", mfc="0.6", mec="black", mew=0.5, ms=3.5),
+                   Line2D([], [], color="white", lw=0.6, path_effects=None)]
+        labels = ["data (seed mean)", "iso-loss"]
+        handles[1].set_color("0.35")
+        if any((e.get("crossover") or {}).get("n") for e in fits):
+            handles.append(Line2D([], [], color="#E69F00", lw=1.4, ls="--"))
+            labels.append("crossover $D_\\times(N)$")
+        if any((e.get("compute_optimal") or {}).get("n_opt") for e in fits):
+            handles.append(Line2D([], [], color="#CC79A7", lw=1.4))
+            labels.append("compute-optimal $N_{opt}(C)$")
+        fig.legend(handles, labels, loc="outside lower center", ncol=len(handles), fontsize=6.5)
+        return style.save_figure(fig, out_path)
+
+
+def plot_residuals(fit_json: dict, out_path: PathLike, *, table: pd.DataFrame | None = None, x: str | None = None,
+                   y: str | None = None, group: Sequence[str] = ()) -> list[Path]:
+    """(d) ln(observed / fitted) per seed-averaged point, with the seed spread as error bars. Two-axis fits: against
+    D, coloured by N, one panel per group. One-axis fits (pass `table`, `x`, `y`, `group`): against x per group."""
+    fits = fit_json["fits"]
+    two_axis = "points" in fits[0]
+    columns = fit_json.get("columns", {})
+    with style.paper_style():
+        if two_axis:
+            fig, axes = _panels(len(fits), aspect=0.62)
+        else:
+            fig, grid = style.figure("column", aspect=0.62)
+            axes = [grid[0, 0]] * len(fits)
+        summary = None if two_axis else seed_summary(table, [*group, x], y)
+        colours_1d = style.categorical_colors(len(fits))
+        for k, (ax, entry) in enumerate(zip(axes, fits)):
+            if two_axis:
+                pts = _points_frame(entry)
+                fitted = evaluate_fit(entry, pts[["n", "d"]].to_numpy(float))
+                values = np.sort(pts["n"].unique())
+                colours = dict(zip(values, style.ordered_colors(len(values))))
+                for value in values:
+                    rows = pts["n"] == value
+                    _residual_series(ax, pts.loc[rows, "d"], pts.loc[rows, "y"], pts.loc[rows, "std"],
+                                     fitted[rows.to_numpy()], colours[value], style.compact_number(value))
+                ax.set_title(group_label(entry.get("group")) or entry["law"])
+                ax.set_xlabel(style.axis_label(columns.get("d", "D")))
+            else:
+                rows = select_group(summary, entry.get("group"))
+                fitted = evaluate_fit(entry, rows[x].to_numpy(float))
+                _residual_series(ax, rows[x], rows["mean"], rows["std"], fitted, colours_1d[k],
+                                 group_label(entry.get("group")) or "fit")
+                ax.set_xlabel(style.axis_label(x))
+            ax.set_xscale("log")
+            ax.axhline(0.0, color="0.3", lw=0.7)
+            ax.set_ylabel(r"residual $\ln(L_{obs}/L_{fit})$")
+        title = "$N$" if two_axis else (", ".join(group) or None)
+        style.legend_outside(axes[-1], title=title)
+        return style.save_figure(fig, out_path)
+
+
+def _residual_series(ax, xs, observed, std, fitted, colour, label) -> None:
+    observed = np.asarray(observed, float)
+    residual = np.log(observed / np.asarray(fitted, float))
+    ax.errorbar(np.asarray(xs, float), residual, yerr=np.asarray(std, float) / observed, fmt="o", ms=2.6, lw=0.7,
+                color=colour, label=label)
+
+
+def plot_exponents(fit_json: dict, out_path: PathLike) -> list[Path]:
+    """(e) the fitted exponent per N with 95% intervals.
+
+    Two-axis fits: the local data exponent -dlnL/dlnD of the fitted surface at the smallest and at the largest D of
+    the data, for every N of the data (intervals from the bootstrap when it ran), with the law's asymptotic data
+    exponents as dotted lines. One-axis fits grouped by one numeric column (e.g. `--group n_params`): each regime's
+    exponent per group, with intervals from `exponents_ci95` when present, else +-1.96 standard errors."""
+    fits = fit_json["fits"]
+    two_axis = "points" in fits[0]
+    columns = fit_json.get("columns", {})
+    with style.paper_style():
+        if two_axis:
+            fig, axes = _panels(len(fits), aspect=0.7)
+            for ax, entry in zip(axes, fits):
+                _exponents_2d(ax, entry, columns)
+            style.legend_outside(axes[-1])
+        else:
+            fig, grid = style.figure("column", aspect=0.7)
+            ax = grid[0, 0]
+            _exponents_1d(ax, fits)
+            ax.legend(loc="best")
+        return style.save_figure(fig, out_path)
+
+
+def _exponents_2d(ax, entry: dict, columns: dict) -> None:
+    per_n = entry["data_exponent_per_n"]
+    n = np.asarray(per_n["n"], float)
+    offsets = (0.97, 1.03)
+    for k, (key, colour) in enumerate((("low", _REGIME_COLORS[0]), ("high", _REGIME_COLORS[1]))):
+        value = np.asarray(per_n[key], float)
+        ci = per_n.get(f"{key}_ci95")
+        yerr = None
+        if ci:
+            ci = np.asarray(ci, float)
+            yerr = np.abs(np.vstack([value - ci[:, 0], ci[:, 1] - value]))
+        d_value = per_n[f"d_{key}"]
+        ax.errorbar(n * offsets[k], value, yerr=yerr, fmt="o-", ms=3, lw=0.9, color=colour,
+                    label=f"at $D$ = {style.compact_number(d_value)}")
+    for i, value in enumerate((entry.get("exponents") or {}).get("D", [])):
+        ax.axhline(value, color=_REGIME_COLORS[i % 2], lw=0.8, ls=":")
+        ax.text(1.0, value, f" $\\alpha_{{D{i + 1}}}$", transform=ax.get_yaxis_transform(), va="center", fontsize=6.5,
+                color=_REGIME_COLORS[i % 2])
+    ax.set_xscale("log")
+    ax.set_xlabel(style.axis_label(columns.get("n", "N")))
+    ax.set_ylabel(r"data exponent $-\partial\ln L/\partial\ln D$")
+    ax.set_title(group_label(entry.get("group")) or entry["law"])
+    ax.set_ylim(bottom=0)
+
+
+def _exponents_1d(ax, fits: list[dict]) -> None:
+    values = [numeric_group_value(f.get("group")) for f in fits]
+    if any(v is None for v in values):
+        raise ValueError("an exponent-per-N figure needs a one-axis fit grouped by one numeric column (e.g. n_params)")
+    order = np.argsort(values)
+    n = np.asarray(values, float)[order]
+    regimes = max(len(f.get("exponents") or []) for f in fits)
+    for r in range(regimes):
+        exps, lows, highs = [], [], []
+        for i in order:
+            entry = fits[i]
+            e = (entry.get("exponents") or [np.nan] * regimes)[r] if r < len(entry.get("exponents") or []) else np.nan
+            ci = (entry.get("exponents_ci95") or [None] * regimes)[r] if entry.get("exponents_ci95") else None
+            if ci is None:
+                names = ["c0", *[f"c{j}" for j in range(1, r + 1)]] if "c0" in entry["params"] else ["c"]
+                se = [(entry.get("stderr") or {}).get(name) for name in names]
+                spread = 1.96 * math.sqrt(sum(s * s for s in se)) if all(s is not None for s in se) else np.nan
+                ci = (e - spread, e + spread)
+            exps.append(e)
+            lows.append(e - ci[0])
+            highs.append(ci[1] - e)
+        label = ("below break", "above break", "after break 2", "after break 3")[r] if regimes > 1 else "exponent"
+        ax.errorbar(n * (0.97 + 0.06 * r / max(regimes - 1, 1)), exps, yerr=[lows, highs], fmt="o-", ms=3, lw=0.9,
+                    color=_REGIME_COLORS[r % 4], label=label)
+    ax.set_xscale("log")
+    column = next(iter(fits[0]["group"]))
+    ax.set_xlabel(style.axis_label(column))
+    ax.set_ylabel(r"fitted exponent $\alpha$")
+
+
+def plot_fit2d_all(fit_json: dict, out_path: PathLike) -> list[Path]:
+    """All two-axis figures for `scaling fit2d --plot OUT.pdf`: OUT (surface), OUT_data (loss vs D), OUT_params
+    (loss vs N), OUT_residuals and OUT_exponents, each as PDF and PNG."""
+    pdf, _ = style.output_paths(out_path)
+    stem = pdf.with_suffix("")
+    written = plot_surface(fit_json, stem)
+    written += plot_slices(fit_json, f"{stem}_data", axis="D")
+    written += plot_slices(fit_json, f"{stem}_params", axis="N")
+    written += plot_residuals(fit_json, f"{stem}_residuals")
+    if all("data_exponent_per_n" in entry for entry in fit_json["fits"]):
+        written += plot_exponents(fit_json, f"{stem}_exponents")
+    return written
