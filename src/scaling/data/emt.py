@@ -150,8 +150,11 @@ def _run_task(task: int, seed: int, elements: tuple[str, ...]) -> list[Structure
     """One trajectory: build a configuration, thermalise with Langevin MD, label FRAMES_PER_TASK snapshots."""
     from ase import units
     from ase.calculators.emt import EMT
+    from ase.md import velocitydistribution
     from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+
+    # thermalize_momenta is ASE >= 3.29's name for MaxwellBoltzmannDistribution (deprecated there)
+    thermalize = getattr(velocitydistribution, "thermalize_momenta", velocitydistribution.MaxwellBoltzmannDistribution)
 
     rng = np.random.default_rng(np.random.SeedSequence([seed, task]))
     kind = KINDS[rng.integers(len(KINDS))]
@@ -159,7 +162,7 @@ def _run_task(task: int, seed: int, elements: tuple[str, ...]) -> list[Structure
     temperature = float(TEMPERATURES_K[rng.integers(len(TEMPERATURES_K))])
     timestep = (1.0 if any(s in LIGHT_ELEMENTS for s in atoms.get_chemical_symbols()) else 4.0) * units.fs
     atoms.calc = EMT()
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+    thermalize(atoms, temperature_K=temperature, rng=rng)
     dynamics = Langevin(
         atoms, timestep=timestep, temperature_K=temperature, friction=0.02 / units.fs, fixcm=False, rng=rng
     )

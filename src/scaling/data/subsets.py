@@ -84,22 +84,27 @@ def load_split(store, val_fraction: float = 0.1, test_fraction: float = 0.1, see
 
 
 def _make_split(store, val_fraction: float, test_fraction: float, seed: int, name: str) -> Split:
-    """Shuffle whole trajectories; fill test, then validation, to their target counts; the rest is training."""
+    """Shuffle whole trajectories; give test, then validation, whole trajectories until each reaches its count."""
     trajectory = store.trajectory
     n = len(trajectory)
     units, inverse = np.unique(trajectory, return_inverse=True)
     order = np.random.default_rng([seed, n]).permutation(len(units))
     sizes = np.bincount(inverse, minlength=len(units))[order]
-    filled = np.cumsum(sizes)
-    n_test, n_val = round(test_fraction * n), round(val_fraction * n)
-    test_units = order[: np.searchsorted(filled, n_test, side="left") + 1] if n_test else order[:0]
-    val_end = np.searchsorted(filled, n_test + n_val, side="left") + 1 if n_val else len(test_units)
-    val_units = order[len(test_units) : max(val_end, len(test_units))]
+    test_end = _units_to_reach(sizes, round(test_fraction * n))
+    val_end = test_end + _units_to_reach(sizes[test_end:], round(val_fraction * n))
+    test_units, val_units = order[:test_end], order[test_end:val_end]
     side = np.zeros(len(units), dtype=np.int8)
     side[val_units] = 1
     side[test_units] = 2
     per_structure = side[inverse]
     return Split(*(np.flatnonzero(per_structure == k).astype(np.int64) for k in (0, 1, 2)), name=name)
+
+
+def _units_to_reach(sizes: np.ndarray, target: int) -> int:
+    """How many leading units it takes for their sizes to add up to at least `target` (0 for a zero target)."""
+    if target <= 0:
+        return 0
+    return min(int(np.searchsorted(np.cumsum(sizes), target, side="left")) + 1, len(sizes))
 
 
 def training_subset(store, size: int | None, seed: int, sampler: str = "random", split: Split | None = None):

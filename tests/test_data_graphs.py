@@ -1,0 +1,120 @@
+"""Neighbour lists against ase.neighborlist, and the graph store's Data/Batch against CONTRACTS.md."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.build import bulk, fcc100, fcc111, molecule
+from ase.neighborlist import neighbor_list as ase_neighbor_list
+from torch_geometric.data import Batch
+
+from scaling.data.emt import generate
+from scaling.data.graphs import neighbour_list
+from scaling.data.store import GraphStore, build_store
+
+
+def _random_triclinic(seed: int) -> Atoms:
+    rng = np.random.default_rng(seed)
+    cell = np.diag(rng.uniform(3.0, 7.0, 3)) + np.triu(rng.uniform(-1.5, 1.5, (3, 3)), 1)
+    n = int(rng.integers(2, 9))
+    atoms = Atoms("Cu" * n, cell=cell, pbc=True, scaled_positions=rng.random((n, 3)))
+    return atoms
+
+
+CASES = {
+    "triclinic-0": _random_triclinic(0),
+    "triclinic-1": _random_triclinic(1),
+    "triclinic-2": _random_triclinic(2),
+    "small-cell": bulk("Cu", "fcc", a=3.6),  # one atom, cell far below twice the cutoff
+    "small-rattled": bulk("Al", "fcc", a=4.05, cubic=True),
+    "slab100": fcc100("Pt", size=(2, 2, 4), vacuum=6.0),
+    "slab111": fcc111("Au", size=(2, 3, 3), vacuum=4.0),
+    "molecule": molecule("CH3CH2OH"),
+    "mixed-pbc": Atoms("Ni4", cell=[4.0, 3.0, 20.0], pbc=[True, False, True],
+                       positions=[[0, 0, 0], [1.9, 0.5, 1.0], [0.5, 2.5, 3.0], [3.1, 1.0, 18.5]]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("cutoff", [3.0, 5.0])
+def test_neighbour_list_equals_ase(name, cutoff):
+    atoms = CASES[name].copy()
+    atoms.rattle(0.05, seed=7)
+    edge_index, shifts = neighbour_list(atoms.positions, atoms.cell[:], atoms.pbc, cutoff)
+    i, j, s = ase_neighbor_list("ijS", atoms, cutoff)
+    ours = sorted(zip(edge_index[1].tolist(), edge_index[0].tolist(), map(tuple, shifts.tolist())))
+    theirs = sorted(zip(i.tolist(), j.tolist(), map(tuple, s.tolist())))
+    assert ours == theirs
+    assert len(ours) > 0
+
+
+@pytest.fixture(scope="module")
+def emt_store(tmp_path_factory):
+    structures = generate(25, seed=11, workers=1)
+    path = tmp_path_factory.mktemp("store") / "emt"
+    build_store(None, path, cutoff=4.5, structures=structures)
+    return GraphStore(path), structures
+
+
+def test_store_data_fields_follow_the_contract(emt_store):
+    store, structures = emt_store
+    assert len(store) == 25
+    for i in (0, 7, 24):
+        data, structure = store[i], structures[i]
+        n = structure.n_atoms
+        assert data.z.dtype == torch.long and data.z.shape == (n,)
+        assert data.pos.dtype == torch.float32 and data.pos.shape == (n, 3)
+        assert data.cell.shape == (1, 3, 3) and data.pbc.shape == (1, 3) and data.pbc.dtype == torch.bool
+        assert data.edge_index.dtype == torch.long and data.edge_index.shape[0] == 2
+        assert data.cell_shift.dtype == torch.float32 and data.cell_shift.shape == (data.edge_index.shape[1], 3)
+        assert data.energy.shape == (1,) and data.energy.item() == pytest.approx(structure.energy, rel=1e-6)
+        assert data.forces.shape == (n, 3) and data.stress.shape == (1, 3, 3)
+        assert data.has_stress.item() == (structure.stress is not None)
+        assert data.idx.item() == i
+        j, c = data.edge_index
+        vectors = data.pos[j] - data.pos[c] + data.cell_shift @ data.cell[0]
+        assert vectors.norm(dim=1).max() <= store.cutoff + 1e-4
+        atoms = structure.to_atoms()
+        assert len(ase_neighbor_list("i", atoms, store.cutoff)) == data.edge_index.shape[1]
+
+
+def test_store_is_memory_mapped_and_picklable(emt_store):
+    store, _ = emt_store
+    assert isinstance(store._pos, np.memmap) and isinstance(store._edge_index, np.memmap)
+    clone = pickle.loads(pickle.dumps(store))
+    assert len(pickle.dumps(store)) < 10_000
+    assert torch.equal(clone[3].edge_index, store[3].edge_index)
+
+
+def test_fast_batch_equals_pyg_collation(emt_store):
+    store, _ = emt_store
+    indices = [4, 0, 17, 9, 9, 23]
+    fast, reference = store.batch(indices), Batch.from_data_list([store[i] for i in indices])
+    assert fast.num_graphs == reference.num_graphs == 6
+    for key in reference.keys():
+        assert torch.equal(fast[key], reference[key]), key
+    assert torch.equal(fast.to_data_list()[2].edge_index, store[17].edge_index)
+    loader = torch.utils.data.DataLoader(list(range(len(store))), batch_size=8, collate_fn=store.collate)
+    assert sum(b.num_graphs for b in loader) == 25
+    epoch = list(store.loader(range(25), batch_size=8, shuffle=True, seed=1, epoch=2))
+    again = list(store.loader(range(25), batch_size=8, shuffle=True, seed=1, epoch=2))
+    assert [b.idx.tolist() for b in epoch] == [b.idx.tolist() for b in again]
+    assert sorted(sum((b.idx.tolist() for b in epoch), [])) == list(range(25))
+
+
+def test_store_metadata(emt_store):
+    store, structures = emt_store
+    manifest = store.manifest
+    assert manifest["n_structures"] == 25
+    assert manifest["n_atoms"] == sum(s.n_atoms for s in structures)
+    assert manifest["cutoff"] == 4.5
+    assert manifest["provenance_groups"][0]["calculator"] == "EMT"
+    assert store.composition([0]).sum() == structures[0].n_atoms
+    np.testing.assert_array_equal(store.numbers(5), structures[5].numbers)
+    # frames of one EMT trajectory share a trajectory id
+    assert store.trajectory[0] == store.trajectory[4] != store.trajectory[5]
+    assert not any(p.name.startswith(".") for p in store.path.parent.iterdir())
