@@ -1,4 +1,4 @@
-"""One ase.Atoms -> one graph Data with the fields of CONTRACTS.md (periodic full neighbour list from vesin).
+"""One ase.Atoms -> one graph Data with the fields of CONTRACTS.md (the data layer's vesin neighbour list).
 
 The training data come from the data layer's graph store; this conversion serves the ASE calculator (a structure
 that changes every MD step) and tests that build small structures directly.
@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import vesin
 from torch_geometric.data import Data
+
+from scaling.data.graphs import neighbour_list
 
 
 def atoms_to_data(atoms, cutoff: float, energy=None, forces=None, stress=None) -> Data:
@@ -20,13 +21,7 @@ def atoms_to_data(atoms, cutoff: float, energy=None, forces=None, stress=None) -
     positions = np.asarray(atoms.get_positions(), dtype=np.float64)
     pbc = np.asarray(atoms.get_pbc(), dtype=bool)
     cell = np.asarray(atoms.get_cell().array, dtype=np.float64)
-    if pbc.any():
-        box = cell
-    else:
-        box = np.zeros((3, 3))
-    i, j, shifts = vesin.NeighborList(cutoff=cutoff, full_list=True).compute(
-        points=positions, box=box, periodic=pbc if pbc.any() else False, quantities="ijS"
-    )
+    edge_index, shifts = neighbour_list(positions, cell, pbc, cutoff)
     n = len(atoms)
     has_stress = stress is not None
     return Data(
@@ -34,7 +29,7 @@ def atoms_to_data(atoms, cutoff: float, energy=None, forces=None, stress=None) -
         pos=torch.as_tensor(positions, dtype=torch.float32),
         cell=torch.as_tensor(cell, dtype=torch.float32).view(1, 3, 3),
         pbc=torch.as_tensor(pbc).view(1, 3),
-        edge_index=torch.as_tensor(np.stack([j, i]), dtype=torch.long),
+        edge_index=torch.as_tensor(edge_index, dtype=torch.long),
         cell_shift=torch.as_tensor(shifts, dtype=torch.float32),
         energy=torch.tensor([0.0 if energy is None else float(energy)], dtype=torch.float32),
         forces=torch.as_tensor(np.zeros((n, 3)) if forces is None else np.asarray(forces), dtype=torch.float32),

@@ -1,0 +1,46 @@
+"""`ScalingCalculator`: a trained potential (best.pt or checkpoint.pt) as an ASE calculator.
+
+Energy (eV), forces (eV/A) and stress (eV/A^3, ASE's unit and sign; the model works in GPa) of any periodic or
+finite structure whose elements the model knows, so a trained potential can relax structures and run MD.
+"""
+
+from __future__ import annotations
+
+from ase.calculators.calculator import Calculator, all_changes
+
+from scaling.models.potential import EV_PER_A3_TO_GPA
+
+
+class ScalingCalculator(Calculator):
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+
+    def __init__(self, path, device: str = "cpu", **kwargs):
+        import torch
+
+        from scaling.models.potential import ModelConfig, Potential
+        from scaling.train.checkpoint import load
+
+        super().__init__(**kwargs)
+        saved = load(path, device)
+        self.model = Potential(ModelConfig(**saved["model_config"])).to(device)
+        self.model.load_state_dict(saved["model"])
+        self.model.eval()
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(False)
+        self.device = torch.device(device)
+        self.cutoff = self.model.config.cutoff
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        from scaling.models.graph import atoms_to_data
+
+        super().calculate(atoms, properties, system_changes)
+        data = atoms_to_data(self.atoms, self.cutoff).to(self.device)
+        periodic = bool(self.atoms.pbc.all()) and self.atoms.get_volume() > 0
+        prediction = self.model(data, forces=True, stress=periodic)
+        energy = float(prediction.energy.sum())
+        self.results["energy"] = energy
+        self.results["free_energy"] = energy
+        self.results["forces"] = prediction.forces.detach().cpu().double().numpy()
+        if periodic:
+            stress = prediction.stress[0].detach().cpu().double().numpy() / EV_PER_A3_TO_GPA
+            self.results["stress"] = stress[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]

@@ -1,0 +1,358 @@
+"""One training run, start to finish, resumable at any step: `run_training(config, run_dir) -> result dict`.
+
+The data order of epoch e is a permutation seeded by (seed, e), so the position in an epoch is one integer and a
+resumed run replays exactly the batches an uninterrupted run would see. Everything else that evolves (weights,
+optimiser moments, schedulers, RNG states, early-stopping counters, the epoch's running sums) is in the checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from scaling.atomic import atomic_write_json, atomic_write_text
+from scaling.models.potential import ModelConfig, Potential
+from scaling.models.sizing import count_parameters, size_model
+from scaling.train import checkpoint
+from scaling.train.config import TrainConfig
+from scaling.train.data import RunData, fit_reference_energies, force_rms, load_run_data, to_device
+from scaling.train.losses import ErrorSums, LossWeights, batch_loss, batch_terms
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Progress:
+    """Where the run stands; saved in every checkpoint."""
+
+    epoch: int = 0  # completed epochs
+    batch_pos: int = 0  # batches of the current epoch already trained on
+    step: int = 0  # optimiser steps so far
+    best_val: float = math.inf
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    train_seconds: float = 0.0
+    epoch_sums: dict = field(default_factory=lambda: asdict(ErrorSums()))
+    epoch_atoms: int = 0
+    epoch_step_seconds: float = 0.0
+
+
+class Diverged(Exception):
+    """A non-finite loss: the run stops with status failed."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        from scaling.errors import InputError
+
+        raise InputError("train config: field device='cuda': no CUDA device is available")
+    return torch.device(name)
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The shuffled order of epoch `epoch`: a function of (seed, epoch) only."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def lr_factor(config: TrainConfig, total_steps: int) -> Callable[[int], float]:
+    """Linear warm-up, then (cosine) a half cosine down to min_lr_ratio at total_steps, or (plateau) a constant 1."""
+    warmup = config.warmup_steps
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if config.scheduler == "plateau":
+            return 1.0
+        fraction = min((step - warmup) / max(total_steps - warmup, 1), 1.0)
+        return config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * fraction))
+
+    return factor
+
+
+def evaluate(model: Potential, graphs, batch_size: int, device: torch.device, weights: LossWeights) -> ErrorSums:
+    """Loss terms and absolute errors over a whole set (forces and stress by autograd, no graph kept)."""
+    model.eval()
+    sums = ErrorSums()
+    for start in range(0, len(graphs), batch_size):
+        batch = to_device(graphs.batch(range(start, min(start + batch_size, len(graphs)))), device)
+        prediction = model(batch, forces=True, stress=bool(batch.has_stress.any()))
+        terms, counts, abs_errors = batch_terms(prediction, batch, weights)
+        sums.add(terms, counts, abs_errors)
+    return sums
+
+
+class Run:
+    """The state of one run in run_dir, and the steps that advance it."""
+
+    def __init__(self, config: TrainConfig, run_dir: Path, data: RunData):
+        self.config, self.run_dir, self.data = config, run_dir, data
+        self.device = resolve_device(config.device)
+        self.weights = LossWeights(config.energy_weight, config.force_weight, config.stress_weight,
+                                   config.loss, config.huber_delta)
+        cutoff = config.cutoff or data.cutoff
+        base = ModelConfig(
+            arch=config.arch, width=config.width or 1, depth=config.depth, elements=data.elements, cutoff=cutoff,
+            n_radial=config.n_radial, radial_hidden=config.radial_hidden,
+            threebody_cutoff=min(config.threebody_cutoff, cutoff), n_angular=config.n_angular,
+        )
+        if config.params is not None:
+            self.model_config, self.n_params = size_model(config.params, base, fit_depth=config.fit_depth)
+        else:
+            self.model_config, self.n_params = base, count_parameters(base)
+        self.steps_per_epoch = math.ceil(len(data.train) / config.batch_size)
+        total = config.max_epochs * self.steps_per_epoch
+        self.total_steps = min(total, config.max_steps) if config.max_steps else total
+
+        torch.manual_seed(config.seed)
+        self.model = Potential(self.model_config).to(self.device)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.warmup = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(config, self.total_steps))
+        self.plateau = (
+            torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.optimizer, factor=config.plateau_factor, patience=config.plateau_patience
+            )
+            if config.scheduler == "plateau"
+            else None
+        )
+        self.progress = Progress()
+
+    # -- state ---------------------------------------------------------------------------------------------------
+    def initialise(self) -> None:
+        """Fresh run: reference energies and output scale from the training set, config written once."""
+        reference, residual_rms = fit_reference_energies(self.data.train, self.model_config.elements)
+        scale = force_rms(self.data.train) or residual_rms or 1.0
+        self.model.reference_energies.copy_(torch.as_tensor(reference, dtype=torch.float32))
+        self.model.energy_scale.fill_(scale)
+        atomic_write_json(self.run_dir / "config.json", self.config.to_dict())
+        atomic_write_text(self.run_dir / "metrics.jsonl", "")
+
+    def state(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "model_config": self.model_config.to_dict(),
+            "train_config": self.config.to_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "warmup": self.warmup.state_dict(),
+            "plateau": self.plateau.state_dict() if self.plateau else None,
+            "rng": checkpoint.rng_state(),
+            "progress": asdict(self.progress),
+        }
+
+    def save_checkpoint(self) -> None:
+        checkpoint.save(self.run_dir / "checkpoint.pt", self.state())
+
+    def resume(self, path: Path) -> None:
+        saved = checkpoint.load(path, self.device)
+        if saved["model_config"] != self.model_config.to_dict():
+            from scaling.errors import InputError
+
+            raise InputError(f"{path}: checkpoint's model {saved['model_config']} does not match this config")
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.warmup.load_state_dict(saved["warmup"])
+        if self.plateau is not None:
+            self.plateau.load_state_dict(saved["plateau"])
+        checkpoint.restore_rng_state(saved["rng"])
+        self.progress = Progress(**saved["progress"])
+        self._truncate_metrics(self.progress.epoch)
+        log.info("resumed %s at epoch %d, batch %d, step %d", self.run_dir, self.progress.epoch,
+                 self.progress.batch_pos, self.progress.step)
+
+    def _truncate_metrics(self, epochs: int) -> None:
+        """Drop metric lines written after the checkpoint (their epochs will be trained again)."""
+        path = self.run_dir / "metrics.jsonl"
+        lines = path.read_text().splitlines() if path.exists() else []
+        kept = [line for line in lines if line.strip() and json.loads(line)["epoch"] <= epochs]
+        atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+    def _append_metrics(self, record: dict) -> None:
+        path = self.run_dir / "metrics.jsonl"
+        atomic_write_text(path, path.read_text() + json.dumps(record, allow_nan=False) + "\n")
+
+    # -- stopping ------------------------------------------------------------------------------------------------
+    def budget_spent(self, seconds: float) -> str | None:
+        config, progress = self.config, self.progress
+        if config.max_steps is not None and progress.step >= config.max_steps:
+            return "max_steps"
+        if config.max_seconds is not None and seconds >= config.max_seconds:
+            return "max_seconds"
+        return None
+
+    def finished(self, seconds: float) -> str | None:
+        if self.progress.bad_epochs >= self.config.patience:
+            return "early_stopping"
+        if self.progress.epoch >= self.config.max_epochs:
+            return "max_epochs"
+        return self.budget_spent(seconds)
+
+    # -- steps ---------------------------------------------------------------------------------------------------
+    def train_step(self, positions: np.ndarray) -> None:
+        batch = to_device(self.data.train.batch(positions), self.device)
+        self.model.train()
+        stress = self.weights.stress > 0 and bool(batch.has_stress.any())
+        prediction = self.model(batch, forces=True, stress=stress, create_graph=True)
+        loss, terms, counts, abs_errors = batch_loss(prediction, batch, self.weights)
+        if not torch.isfinite(loss):
+            raise Diverged(f"non-finite training loss ({float(loss)}) at step {self.progress.step + 1}")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        if self.plateau is None or self.progress.step < self.config.warmup_steps:
+            self.warmup.step()
+        sums = ErrorSums(**self.progress.epoch_sums)
+        sums.add(terms, counts, abs_errors)
+        self.progress.epoch_sums = asdict(sums)
+        self.progress.epoch_atoms += int(batch.num_nodes)
+        self.progress.step += 1
+
+    def end_epoch(self, seconds: float) -> None:
+        """Validate, keep the best weights, step the plateau scheduler, log the epoch, checkpoint."""
+        config, progress = self.config, self.progress
+        val = evaluate(self.model, self.data.val, config.eval_batch_size, self.device, self.weights)
+        val_loss = val.loss(self.weights)
+        if not math.isfinite(val_loss):
+            raise Diverged(f"non-finite validation loss ({val_loss}) after epoch {progress.epoch + 1}")
+        progress.epoch += 1
+        if val_loss < progress.best_val:
+            progress.best_val, progress.best_epoch, progress.bad_epochs = val_loss, progress.epoch, 0
+            checkpoint.save(self.run_dir / "best.pt", {
+                "model": self.model.state_dict(), "model_config": self.model_config.to_dict(),
+                "epoch": progress.epoch, "val_loss": val_loss,
+            })
+        else:
+            progress.bad_epochs += 1
+        if self.plateau is not None and progress.step >= config.warmup_steps:
+            self.plateau.step(val_loss)
+        maes = val.maes()
+        train = ErrorSums(**progress.epoch_sums)
+        self._append_metrics({
+            "epoch": progress.epoch,
+            "step": progress.step,
+            "train_loss": train.loss(self.weights),
+            "val_loss": val_loss,
+            "val_energy_mae_mev": maes["energy_mae"] * 1000,
+            "val_force_mae_mev": None if maes["force_mae"] is None else maes["force_mae"] * 1000,
+            "val_stress_mae": maes["stress_mae"],
+            "atoms_per_s": progress.epoch_atoms / max(progress.epoch_step_seconds, 1e-9),
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "seconds": seconds,
+        })
+        log.info("epoch %d step %d val_loss %.4g force MAE %s meV/A", progress.epoch, progress.step, val_loss,
+                 None if maes["force_mae"] is None else round(maes["force_mae"] * 1000, 1))
+        progress.batch_pos, progress.epoch_sums, progress.epoch_atoms, progress.epoch_step_seconds = (
+            0, asdict(ErrorSums()), 0, 0.0)
+        self.save_checkpoint()
+
+    def train(self, on_step: Callable[[int], None] | None, progress_bar) -> None:
+        """Epochs until a stopping rule fires; raises Diverged on a non-finite loss."""
+        config, progress = self.config, self.progress
+        started = time.perf_counter() - progress.train_seconds
+
+        def elapsed() -> float:
+            return time.perf_counter() - started
+
+        while not self.finished(elapsed()):
+            order = epoch_order(len(self.data.train), config.seed, progress.epoch)
+            while progress.batch_pos < self.steps_per_epoch and not self.budget_spent(elapsed()):
+                begin = time.perf_counter()
+                start = progress.batch_pos * config.batch_size
+                self.train_step(order[start:start + config.batch_size])
+                progress.batch_pos += 1
+                progress.epoch_step_seconds += time.perf_counter() - begin
+                progress.train_seconds = elapsed()
+                if progress_bar is not None:
+                    progress_bar(progress.step)
+                if progress.step % config.checkpoint_every_steps == 0 and progress.batch_pos < self.steps_per_epoch:
+                    self.save_checkpoint()
+                if on_step is not None:
+                    on_step(progress.step)
+            self.end_epoch(elapsed())
+            progress.train_seconds = elapsed()
+
+    # -- result --------------------------------------------------------------------------------------------------
+    def result(self, status: str, reason: str | None) -> dict:
+        config, progress = self.config, self.progress
+        test = {"energy_mae": None, "force_mae": None, "stress_mae": None}
+        if status == "done":
+            best = self.run_dir / "best.pt"
+            if best.exists():
+                self.model.load_state_dict(checkpoint.load(best, self.device)["model"])
+            test = evaluate(self.model, self.data.test, config.eval_batch_size, self.device, self.weights).maes()
+        return {
+            "n_params": self.n_params,
+            "params_target": config.params,
+            "width": self.model_config.width,
+            "depth": self.model_config.depth,
+            "cutoff": self.model_config.cutoff,
+            "train_size": len(self.data.train),
+            "seed": config.seed,
+            "arch": config.arch,
+            "val_loss": progress.best_val if math.isfinite(progress.best_val) else None,
+            "test_energy_mae": test["energy_mae"],
+            "test_force_mae": test["force_mae"],
+            "test_stress_mae": test["stress_mae"],
+            "epochs": progress.epoch,
+            "best_epoch": progress.best_epoch,
+            "steps": progress.step,
+            "status": status,
+            "reason": reason,
+            "train_seconds": progress.train_seconds,
+            "device": self.device.type,
+        }
+
+
+def run_training(
+    config: TrainConfig,
+    run_dir: str | Path,
+    *,
+    data: RunData | None = None,
+    on_step: Callable[[int], None] | None = None,
+    progress: bool = False,
+) -> dict:
+    """Train (or resume, or just report) the run in run_dir; returns the result.json dict.
+
+    `data` replaces the store named in config (in-memory sets, for tests and scripts); `on_step(step)` is called
+    after every optimiser step; `progress` shows a progress bar over optimiser steps.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    result_path = run_dir / "result.json"
+    if result_path.exists():
+        previous = json.loads(result_path.read_text())
+        if previous.get("status") == "done":
+            return previous
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    run = Run(config, run_dir, data if data is not None else load_run_data(config))
+    saved = run_dir / "checkpoint.pt"
+    if saved.exists():
+        run.resume(saved)
+    else:
+        run.initialise()
+        run.save_checkpoint()
+    try:
+        if progress:
+            from rich.progress import Progress as Bar
+
+            with Bar(transient=True) as bar:
+                task = bar.add_task("training", total=run.total_steps, completed=run.progress.step)
+                run.train(on_step, lambda step: bar.update(task, completed=step))
+        else:
+            run.train(on_step, None)
+        result = run.result("done", None)
+    except Diverged as error:
+        log.warning("%s: %s", run_dir, error)
+        result = run.result("failed", str(error))
+    atomic_write_json(result_path, result)
+    return result
