@@ -1,12 +1,122 @@
-"""`scaling plot` (placeholder until its issue lands)."""
+"""`scaling plot`: paper figures from a fit JSON and/or a results table (see docs/figures.md)."""
 
 from __future__ import annotations
 
+import argparse
+
+KINDS_2D = ("all", "surface", "data", "params", "residuals", "exponents")
+KINDS_1D = ("fit", "residuals", "exponents")
+
+DESCRIPTION = """\
+Draw paper figures (vector PDF + 300 dpi PNG, colour-blind-safe, labels with units).
+
+Two-axis fit (a `scaling fit2d` JSON, which carries its seed-averaged points; no table needed):
+  --kind all        all five below: OUT (surface), OUT_data, OUT_params, OUT_residuals, OUT_exponents
+  --kind surface    filled contours of the fitted L(N, D), data, crossover line, iso-loss lines
+  --kind data       loss vs D, one curve per N, break Dc with its 95% band, regimes and exponents
+  --kind params     loss vs N, one curve per D
+  --kind residuals  ln(observed/fitted) vs D, coloured by N
+  --kind exponents  local data exponent -dlnL/dlnD per N at the smallest and largest D, with 95% intervals
+One-axis fit (a `scaling fit` JSON) needs the table it was fitted on (--table, --x, --y, --group, --where):
+  --kind fit        loss vs x per group, seed error bars, fitted law, breaks with 95% bands, exponents
+  --kind residuals  ln(observed/fitted) vs x per group
+  --kind exponents  each regime's exponent per group value (the fit must be grouped by one numeric column,
+                    e.g. --group n_params), with 95% intervals
+Table only (no --fit): the seed means with std error bars, one series per group.
+"""
+
+EPILOG = """\
+examples:
+  scaling plot --fit fit2d.json --out figures/surface.pdf
+  scaling plot --fit fit.json --table results.csv --x train_size --y val_loss --group n_params --out data.pdf
+  scaling plot --table results.csv --x train_size --y val_loss --group arch --out points.pdf
+"""
+
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("plot", help="(not yet implemented)")
+    parser = subparsers.add_parser(
+        "plot", help="paper figures from a fit JSON and/or a results table",
+        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--fit", metavar="FIT.json", help="a `scaling fit` or `scaling fit2d` JSON")
+    parser.add_argument("--table", metavar="TABLE", help="results table (CSV, Parquet, JSON lines)")
+    parser.add_argument("--x", metavar="COL", help="x column of the table (one-axis fits and table-only plots)")
+    parser.add_argument("--y", metavar="COL", help="loss column of the table")
+    parser.add_argument("--group", nargs="+", action="extend", default=[], metavar="COL",
+                        help="group columns, as given to `scaling fit`")
+    parser.add_argument("--where", metavar="QUERY", help="pandas query applied to the table, as given to `scaling fit`")
+    parser.add_argument("--kind", choices=sorted(set(KINDS_2D + KINDS_1D)),
+                        help="which figure (default: all for a two-axis fit, fit for a one-axis fit)")
+    parser.add_argument("--y-unit", metavar="UNIT", help='unit of the loss for the axis label, e.g. "eV/atom"')
+    parser.add_argument("--out", required=True, metavar="OUT.pdf", help="output path; OUT.pdf and OUT.png are written")
     parser.set_defaults(handler=run)
 
 
 def run(args) -> int:
-    raise SystemExit("scaling plot: not yet implemented")
+    import json
+
+    from scaling.errors import InputError
+
+    if args.fit is None and args.table is None:
+        raise InputError("scaling plot needs --fit FIT.json, --table TABLE, or both")
+    document = None
+    if args.fit is not None:
+        try:
+            with open(args.fit, encoding="utf-8") as handle:
+                document = json.load(handle)
+        except FileNotFoundError:
+            raise InputError(f"{args.fit}: file not found") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise InputError(f"{args.fit}: not a JSON file ({error})") from None
+        fits = document.get("fits") if isinstance(document, dict) else None
+        if not isinstance(fits, list) or not fits or not all(isinstance(f, dict) and "law" in f for f in fits):
+            raise InputError(f"{args.fit}: field 'fits' must be a non-empty list of fits with a 'law'")
+    if document is not None and "points" in document["fits"][0]:
+        written = _plot_2d(document, args)
+    else:
+        written = _plot_1d(document, args)
+    if not args.quiet:
+        print("\n".join(str(path) for path in written))
+    return 0
+
+
+def _plot_2d(document: dict, args) -> list:
+    from scaling.errors import InputError
+    from scaling.plot import figures
+
+    kind = args.kind or "all"
+    if kind not in KINDS_2D:
+        raise InputError(f"--kind {kind}: a two-axis fit draws {', '.join(KINDS_2D)}")
+    if kind == "exponents" and not all("data_exponent_per_n" in f for f in document["fits"]):
+        raise InputError(f"{args.fit}: field 'data_exponent_per_n' missing; refit with a current `scaling fit2d`")
+    draw = {
+        "all": lambda: figures.plot_fit2d_all(document, args.out),
+        "surface": lambda: figures.plot_surface(document, args.out),
+        "data": lambda: figures.plot_slices(document, args.out, axis="D"),
+        "params": lambda: figures.plot_slices(document, args.out, axis="N"),
+        "residuals": lambda: figures.plot_residuals(document, args.out),
+        "exponents": lambda: figures.plot_exponents(document, args.out),
+    }
+    return draw[kind]()
+
+
+def _plot_1d(document: dict | None, args) -> list:
+    from scaling.errors import InputError
+    from scaling.plot import figures
+    from scaling.plot.data import as_frame
+
+    kind = args.kind or "fit"
+    if document is not None and kind == "exponents":
+        return figures.plot_exponents(document, args.out)
+    if args.table is None or args.x is None or args.y is None:
+        raise InputError("a one-axis fit or a table-only plot needs --table, --x and --y")
+    if kind not in KINDS_1D:
+        raise InputError(f"--kind {kind}: a one-axis fit or a table draws {', '.join(KINDS_1D)}")
+    table = as_frame(args.table, args.where)
+    for flag, column in [("--x", args.x), ("--y", args.y), *(("--group", g) for g in args.group)]:
+        if column not in table.columns:
+            raise InputError(f"{args.table}: {flag} column {column!r} not found (columns: {', '.join(table.columns)})")
+    document = document or {"fits": []}
+    if kind == "residuals":
+        return figures.plot_residuals(document, args.out, table=table, x=args.x, y=args.y, group=args.group)
+    return figures.plot_fit1d(table, document, args.out, x=args.x, y=args.y, group=args.group, y_unit=args.y_unit)

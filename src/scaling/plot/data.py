@@ -11,6 +11,31 @@ import pandas as pd
 from scaling.analysis.laws import Law, get_law
 
 
+def as_frame(table, where: str | None = None) -> pd.DataFrame:
+    """A DataFrame from a DataFrame, a `scaling.analysis.table.Table` (columns as lists, CSV values as strings) or a
+    path to a table; numeric-looking columns become numbers."""
+    if isinstance(table, pd.DataFrame):
+        frame = table
+    elif hasattr(table, "columns") and isinstance(table.columns, dict):
+        frame = pd.DataFrame(table.columns)
+    else:
+        from scaling.analysis.table import read_table
+
+        frame = pd.DataFrame(read_table(table, where).columns)
+        where = None
+    frame = frame.apply(_numeric_if_possible)
+    return frame.query(where) if where else frame
+
+
+def _numeric_if_possible(column: pd.Series) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(column):
+        return column
+    try:
+        return pd.to_numeric(column)
+    except (TypeError, ValueError):
+        return column
+
+
 def seed_summary(table: pd.DataFrame, keys: Sequence[str], y: str) -> pd.DataFrame:
     """One row per distinct `keys` (group columns and x columns): mean of y, population std (ddof=0), seed count."""
     grouped = table.groupby(list(keys), sort=True, dropna=False)[y]

@@ -21,13 +21,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib import ticker
-from matplotlib.colors import LogNorm
+from matplotlib import patheffects, ticker
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import LogNorm, to_hex
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from scaling.plot import style
 from scaling.plot.data import (
+    as_frame,
     evaluate_fit,
     group_label,
     law_of_fit,
@@ -105,8 +107,8 @@ def _mark_break(ax, value: float, band: tuple[float, float] | None, colour: str 
 
 # ------------------------------------------------------------------------------------------------- one-axis figure
 def plot_fit1d(
-    table: pd.DataFrame,
-    fit_json: dict,
+    table,
+    fit_json: dict | None,
     out_path: PathLike,
     *,
     x: str,
@@ -115,15 +117,20 @@ def plot_fit1d(
     y_unit: str | None = None,
 ) -> list[Path]:
     """Loss vs x for a one-axis fit: seed means with std error bars, the fitted law per group, breaks with their
-    95% bands (shaded), regimes shaded and exponents annotated. This is what `scaling fit --plot` draws."""
-    fits = fit_json["fits"]
-    points = seed_summary(table, [*group, x], y)
-    numeric = [numeric_group_value(f.get("group")) for f in fits]
-    ordered = all(v is not None for v in numeric) and len(fits) > 1
-    colours = style.ordered_colors(len(fits)) if ordered else style.categorical_colors(len(fits))
-    order = np.argsort(numeric) if ordered else np.arange(len(fits))
+    95% bands, regimes shaded and exponents annotated (in the legend when there are several groups).
+
+    `table` is a DataFrame, a `scaling.analysis.table.Table` or a path; `fit_json` a `scaling fit` JSON (None or no
+    fits: the data alone, one series per group). This is what `scaling fit --plot OUT.pdf` draws."""
+    fits = list((fit_json or {}).get("fits") or [])
+    points = seed_summary(as_frame(table), [*group, x], y)
+    series = fits or [{"group": dict(zip(group, key if isinstance(key, tuple) else (key,)))}
+                      for key in (points.groupby(list(group)).groups if group else [()])]
+    numeric = [numeric_group_value(s.get("group")) for s in series]
+    ordered = all(v is not None for v in numeric) and len(series) > 1
+    colours = style.ordered_colors(len(series)) if ordered else style.categorical_colors(len(series))
+    order = np.argsort(numeric) if ordered else np.arange(len(series))
     with style.paper_style():
-        fig, axes = style.figure("column" if len(fits) == 1 else 4.6, aspect=0.72 if len(fits) > 1 else 0.8)
+        fig, axes = style.figure("column" if len(series) == 1 else 4.6, aspect=0.72 if len(series) > 1 else 0.8)
         ax = axes[0, 0]
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -132,33 +139,43 @@ def plot_fit1d(
         dense = np.geomspace(*ax.get_xlim(), 300)
         handles, labels = [], []
         for colour, i in zip(colours, order):
-            entry = fits[i]
+            entry = series[i]
             data = select_group(points, entry.get("group"))
-            ax.errorbar(data[x], data["mean"], yerr=data["std"], fmt="o", color=colour, ms=3, lw=0.8, zorder=3)
-            ax.plot(dense, evaluate_fit(entry, dense), color=colour, lw=1.1, zorder=2)
-            exps = entry.get("exponents") or []
+            yerr = data["std"] if data["std"].max() > 0 else None
+            ax.errorbar(data[x], data["mean"], yerr=yerr, fmt="o", color=colour, ms=3, lw=0.8, zorder=3)
+            if "law" in entry:
+                ax.plot(dense, evaluate_fit(entry, dense), color=colour, lw=1.1, zorder=2)
             breaks = entry.get("breaks") or []
             cis = entry.get("breaks_ci95") or [None] * len(breaks)
-            for value, ci, name in zip(breaks, cis, [f"d{j + 1}" for j in range(len(breaks))]):
-                band = _interval(value, ci, (entry.get("stderr") or {}).get(name))
-                _mark_break(ax, value, band, colour=colour if len(fits) > 1 else "0.25")
-            label = group_label(entry.get("group")) or "fit"
-            if len(fits) > 1 and exps:
+            for j, (value, ci) in enumerate(zip(breaks, cis)):
+                band = _interval(value, ci, (entry.get("stderr") or {}).get(f"d{j + 1}"))
+                if len(series) <= 3:
+                    _mark_break(ax, value, band, colour=colour if len(series) > 1 else "0.25")
+                else:  # many curves: full-height bands would pile up, so mark each break on its own curve
+                    at = float(evaluate_fit(entry, np.array([value]))[0])
+                    xerr = None if band is None else [[value - band[0]], [band[1] - value]]
+                    ax.errorbar([value], [at], xerr=xerr, fmt="D", ms=3.5, mfc="white", mec=colour, ecolor=colour,
+                                elinewidth=1.4, capsize=2.5, zorder=4)
+            label = group_label(entry.get("group")) or ("fit" if "law" in entry else "data")
+            exps = entry.get("exponents") or []
+            if len(series) > 1 and exps:
                 label += ": " + r" $\to$ ".join(f"{e:.2f}" for e in exps)
-            handles.append(Line2D([], [], color=colour, marker="o", ms=3, lw=1.1))
+            handles.append(Line2D([], [], color=colour, marker="o", ms=3, lw=1.1 if "law" in entry else 0))
             labels.append(label)
         if len(fits) == 1:
-            entry = fits[0]
-            _shade_regimes(ax, entry.get("breaks") or [], entry.get("exponents") or [], r"$\alpha$")
+            _shade_regimes(ax, fits[0].get("breaks") or [], fits[0].get("exponents") or [], r"$\alpha$")
         _log_ticks(ax, "y", *ax.get_ylim())
         ax.set_xlabel(style.axis_label(x))
         ax.set_ylabel(style.axis_label(y, y_unit))
-        handles.append(Patch(color="0.25", alpha=style.BAND_ALPHA * 2))
-        labels.append("break, 95% band")
-        title = ", ".join(group) if group else None
-        if len(fits) > 1:
-            title = f"{title} (exponents)" if title else "exponents"
-            style.legend_outside(ax, handles, labels, title=title)
+        if any(f.get("breaks") for f in fits):
+            if len(series) <= 3:
+                handles.append(Patch(color="0.25", alpha=style.BAND_ALPHA * 2))
+            else:
+                handles.append(Line2D([], [], marker="D", ms=3.5, mfc="white", mec="0.25", color="0.25", lw=1.4))
+            labels.append("break, 95% band")
+        if len(series) > 1:
+            title = ", ".join(group)
+            style.legend_outside(ax, handles, labels, title=f"{title} (exponents)" if fits and title else title)
         else:
             ax.legend(handles, labels, loc="lower left")
         return style.save_figure(fig, out_path)
@@ -169,71 +186,161 @@ def _points_frame(entry: dict) -> pd.DataFrame:
     return pd.DataFrame(entry["points"])
 
 
+class _SeriesColours:
+    """Colours for one curve per N (or per D) across panels. When every panel has the same few values (<= 10) each
+    value gets its own colour and a legend entry; otherwise colour follows log N on a shared colour bar."""
+
+    def __init__(self, value_sets: list[np.ndarray]):
+        first = value_sets[0]
+        self.discrete = len(first) <= 10 and all(np.array_equal(first, other) for other in value_sets)
+        self.cmap = style.sequential_cmap()
+        everything = np.concatenate(value_sets)
+        self.norm = LogNorm(everything.min(), everything.max() if everything.max() > everything.min() else
+                            everything.min() * 1.01)
+        if self.discrete:
+            self._lookup = dict(zip(first.tolist(), style.ordered_colors(len(first), self.cmap)))
+
+    def __call__(self, value: float) -> str:
+        if self.discrete:
+            return self._lookup[float(value)]
+        return to_hex(self.cmap(self.norm(value)))
+
+    def curve_values(self, values: np.ndarray) -> np.ndarray:
+        """The values to draw a fitted curve for: all of them when few, else six spread in log."""
+        return values if len(values) <= 10 else np.geomspace(values.min(), values.max(), 6)
+
+    def colorbar(self, fig, axes, label: str) -> None:
+        """The shared colour bar of the continuous mode, to the right of the panels."""
+        bar = fig.colorbar(ScalarMappable(self.norm, self.cmap), ax=list(axes), pad=0.01, fraction=0.04, aspect=30)
+        bar.set_label(label)
+
+
+def _interval_text(value: float, band: tuple[float, float] | None) -> str:
+    """"$D_c$ = 32.6k [32.1k, 33.1k]": the break and its 95% interval, for a panel title."""
+    text = f"$D_c$ = {style.compact_number(value)}"
+    if band is not None:
+        text += f" [{style.compact_number(band[0])}, {style.compact_number(band[1])}]"
+    return text
+
+
 def plot_slices(fit_json: dict, out_path: PathLike, *, axis: str = "D", y_label: str | None = None) -> list[Path]:
     """(a) loss vs D with one curve per N (axis="D"), or (b) loss vs N with one curve per D (axis="N"), for each
     fitted group: seed means with std error bars, the fitted surface's slices, the data break Dc with its 95% band
-    and the regimes on either side shaded with their exponents, and each curve's crossover point."""
+    (shaded, and written beside the line), the regimes on either side shaded with their exponents, and each curve's
+    crossover point D_x(N)."""
     fits = fit_json["fits"]
     columns = fit_json.get("columns", {})
     along, across = ("d", "n") if axis == "D" else ("n", "d")
+    frames = [_points_frame(entry) for entry in fits]
+    colours = _SeriesColours([np.sort(frame[across].unique()) for frame in frames])
     with style.paper_style():
         fig, axes = _panels(len(fits), aspect=0.78)
-        for ax, entry in zip(axes, fits):
-            pts = _points_frame(entry)
+        for ax, entry, pts in zip(axes, fits, frames):
             law = law_of_fit(entry)
             theta = theta_of_fit(law, entry)
             values = np.sort(pts[across].unique())
-            colours = style.ordered_colors(len(values))
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlim(*_padded(pts[along].min(), pts[along].max()))
             dense = np.geomspace(*ax.get_xlim(), 200)
-            crossover = entry.get("crossover") or {}
-            for colour, value in zip(colours, values):
+            for value in values:
                 rows = pts[pts[across] == value].sort_values(along)
-                ax.errorbar(rows[along], rows["y"], yerr=rows["std"], fmt="o", color=colour, ms=2.6, lw=0.7,
+                yerr = rows["std"] if rows["std"].max() > 0 else None
+                ax.errorbar(rows[along], rows["y"], yerr=yerr, fmt="o", color=colours(value), ms=2.6, lw=0.7,
                             zorder=3, label=style.compact_number(value))
-                grid = np.column_stack([np.full_like(dense, value), dense]) if axis == "D" else np.column_stack(
-                    [dense, np.full_like(dense, value)])
-                ax.plot(dense, law.evaluate(grid, theta), color=colour, lw=1.0, zorder=2)
+            crossover = entry.get("crossover") or {}
+            for value in colours.curve_values(values):
+                fixed = np.full_like(dense, value)
+                grid = np.column_stack([fixed, dense] if axis == "D" else [dense, fixed])
+                ax.plot(dense, law.evaluate(grid, theta), color=colours(value), lw=1.0, zorder=2)
                 if axis == "D" and crossover.get("n"):
-                    d_cross = float(np.interp(np.log(value), np.log(crossover["n"]), np.log(crossover["d"])))
-                    d_cross = math.exp(d_cross)
+                    d_cross = math.exp(float(np.interp(np.log(value), np.log(crossover["n"]), np.log(crossover["d"]))))
                     lo, hi = ax.get_xlim()
                     if lo < d_cross < hi:
                         y_cross = law.evaluate(np.array([[value, d_cross]]), theta)[0]
-                        ax.plot(d_cross, y_cross, marker="D", ms=3.2, mfc="white", mec=colour, mew=0.9, zorder=4)
+                        ax.plot(d_cross, y_cross, marker="D", ms=3.2, mfc="white", mec=colours(value), mew=0.9,
+                                zorder=4)
             exps = entry.get("exponents") or {}
+            title_parts = [group_label(entry.get("group"))]
             if axis == "D":
                 breaks = entry.get("breaks") or []
                 cis = entry.get("breaks_ci95") or [None] * len(breaks)
                 for value, ci in zip(breaks, cis):
-                    _mark_break(ax, value, _interval(value, ci, (entry.get("stderr") or {}).get("Dc")))
+                    band = _interval(value, ci, (entry.get("stderr") or {}).get("Dc"))
+                    _mark_break(ax, value, band)
+                    title_parts.append(_interval_text(value, band))
                 _shade_regimes(ax, breaks, exps.get("D", []), r"$\alpha_D$")
             else:
                 _shade_regimes(ax, [], exps.get("N", []), r"$\alpha_N$")
             _log_ticks(ax, "y", *ax.get_ylim())
             ax.set_xlabel(style.axis_label(columns.get(along, axis)))
             ax.set_ylabel(y_label or style.axis_label(columns.get("y", "loss")))
-            ax.set_title(group_label(entry.get("group")) or entry["law"])
-        last = axes[-1]
-        handles, labels = last.get_legend_handles_labels()
+            ax.set_title(": ".join(part for part in title_parts if part))
         extra = []
         if axis == "D" and any(e.get("breaks") for e in fits):
             extra.append((Patch(color="0.25", alpha=style.BAND_ALPHA * 2), "$D_c$, 95% band"))
         if axis == "D" and any((e.get("crossover") or {}).get("n") for e in fits):
             extra.append((Line2D([], [], marker="D", ms=3.2, mfc="white", mec="0.2", ls=""), "crossover $D_\\times(N)$"))
-        title = "$N$" if axis == "D" else "$D$"
-        style.legend_outside(last, [*handles, *(h for h, _ in extra)], [*labels, *(t for _, t in extra)], title=title)
+        if colours.discrete:
+            handles, labels = axes[-1].get_legend_handles_labels()
+            style.legend_outside(axes[-1], [*handles, *(h for h, _ in extra)], [*labels, *(t for _, t in extra)],
+                                 title="$N$" if axis == "D" else "$D$")
+        else:
+            colours.colorbar(fig, axes, style.axis_label(columns.get(across, across.upper())))
+            if extra:
+                fig.legend([h for h, _ in extra], [t for _, t in extra], loc="outside lower center", ncol=len(extra))
         return style.save_figure(fig, out_path)
 
 
+def _iso_levels(lo: float, hi: float) -> np.ndarray:
+    """Round loss values strictly inside (lo, hi) for the iso-loss lines."""
+    ticks = ticker.MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
+    inside = ticks[(ticks > lo * 1.02) & (ticks < hi * 0.98)]
+    return inside if len(inside) >= 2 else np.geomspace(lo, hi, 6)[1:-1]
+
+
+def _label_positions(lines, ax, avoid: np.ndarray) -> list[tuple[float, float]]:
+    """One label per iso-loss line, at the point of the line farthest from the data points and drawn lines
+    (`avoid`, [m, 2] in data coordinates) and away from the panel's edges."""
+    positions = []
+    to_axes = ax.transData + ax.transAxes.inverted()
+    obstacles = to_axes.transform(avoid) if len(avoid) else np.zeros((0, 2))
+    for segments in lines.allsegs:
+        best, best_score = None, -np.inf
+        for segment in segments:
+            if len(segment) == 0:
+                continue
+            frac = to_axes.transform(segment)
+            inside = np.all((frac > 0.1) & (frac < 0.9), axis=1)
+            if not inside.any():
+                continue
+            if len(obstacles):
+                gaps = np.min(np.linalg.norm(frac[:, None, :] - obstacles[None, :, :], axis=2), axis=1)
+            else:
+                gaps = np.ones(len(frac))
+            score = np.where(inside, gaps, -np.inf)
+            i = int(np.argmax(score))
+            if score[i] > best_score:
+                best, best_score = tuple(segment[i]), score[i]
+        if best is not None:
+            positions.append(best)
+    return positions
+
+
+def _dense_path(xs: Sequence[float], ys: Sequence[float], count: int = 60) -> np.ndarray:
+    """Points along a line given by its vertices, interpolated in log space: [count, 2]."""
+    t = np.linspace(0.0, 1.0, count)
+    knots = np.linspace(0.0, 1.0, len(xs))
+    return np.column_stack([np.exp(np.interp(t, knots, np.log(xs))), np.exp(np.interp(t, knots, np.log(ys)))])
+
+
 def plot_surface(fit_json: dict, out_path: PathLike, *, y_label: str | None = None) -> list[Path]:
-    """(c) the fitted L(N, D): filled contours on log axes (x = D, y = N), iso-loss lines labelled, the data points
-    coloured by their observed loss on the same scale, the crossover line D_x(N), and for laws with a
-    compute-optimal frontier the path (D_opt(C), N_opt(C))."""
+    """(c) the fitted L(N, D): filled contours on log axes (x = D, y = N), labelled iso-loss lines at round values,
+    the data points coloured by their observed loss on the same scale (a point that stands out is a misfit), the
+    crossover line D_x(N), and for laws with a compute-optimal frontier the path (D_opt(C), N_opt(C))."""
     fits = fit_json["fits"]
     columns = fit_json.get("columns", {})
+    cmap = style.sequential_cmap()
     with style.paper_style():
         fig, axes = _panels(len(fits), aspect=0.9)
         for ax, entry in zip(axes, fits):
@@ -242,101 +349,111 @@ def plot_surface(fit_json: dict, out_path: PathLike, *, y_label: str | None = No
             theta = theta_of_fit(law, entry)
             d_lo, d_hi = _padded(pts["d"].min(), pts["d"].max(), 0.08)
             n_lo, n_hi = _padded(pts["n"].min(), pts["n"].max(), 0.08)
-            d_grid, n_grid = np.geomspace(d_lo, d_hi, 160), np.geomspace(n_lo, n_hi, 160)
-            dd, nn = np.meshgrid(d_grid, n_grid)
+            dd, nn = np.meshgrid(np.geomspace(d_lo, d_hi, 160), np.geomspace(n_lo, n_hi, 160))
             surface = law.evaluate(np.column_stack([nn.ravel(), dd.ravel()]), theta).reshape(dd.shape)
             lo = min(surface.min(), pts["y"].min())
             hi = max(surface.max(), pts["y"].max())
             norm = LogNorm(lo, hi)
-            levels = np.geomspace(lo, hi, 15)
-            filled = ax.contourf(dd, nn, surface, levels=levels, norm=norm, cmap=style.SEQUENTIAL_CMAP)
-            iso = np.geomspace(lo, hi, 7)[1:-1]
-            lines = ax.contour(dd, nn, surface, levels=iso, colors="white", linewidths=0.6, alpha=0.9)
-            ax.clabel(lines, fmt=lambda v: f"{v:.3g}", fontsize=5.5, inline=True, inline_spacing=2)
-            ax.scatter(pts["d"], pts["n"], c=pts["y"], norm=norm, cmap=style.SEQUENTIAL_CMAP, s=11,
-                       edgecolors="black", linewidths=0.5, zorder=3)
-            crossover = entry.get("crossover") or {}
-            if crossover.get("n"):
-                ax.plot(crossover["d"], crossover["n"], color="#E69F00", lw=1.4, ls="--", zorder=4)
-            optimal = entry.get("compute_optimal") or {}
-            if optimal.get("n_opt"):
-                ax.plot(optimal["d_opt"], optimal["n_opt"], color="#CC79A7", lw=1.4, zorder=4)
             ax.set_xscale("log")
             ax.set_yscale("log")
+            ax.set_xlim(d_lo, d_hi)
+            ax.set_ylim(n_lo, n_hi)
+            filled = ax.contourf(dd, nn, surface, levels=np.geomspace(lo, hi, 15), norm=norm, cmap=cmap)
+            lines = ax.contour(dd, nn, surface, levels=_iso_levels(lo, hi), colors="white", linewidths=0.7)
+            ax.scatter(pts["d"], pts["n"], c=pts["y"], norm=norm, cmap=cmap, s=12, edgecolors="black",
+                       linewidths=0.5, zorder=3)
+            avoid = [pts[["d", "n"]].to_numpy(float)]
+            crossover = entry.get("crossover") or {}
+            if crossover.get("n"):
+                ax.plot(crossover["d"], crossover["n"], color="#E69F00", lw=1.5, ls="--", zorder=4)
+                avoid.append(_dense_path(crossover["d"], crossover["n"]))
+            optimal = entry.get("compute_optimal") or {}
+            if optimal.get("n_opt"):
+                ax.plot(optimal["d_opt"], optimal["n_opt"], color="#CC79A7", lw=1.5, zorder=4)
+                avoid.append(_dense_path(optimal["d_opt"], optimal["n_opt"]))
+            ax.clabel(lines, fmt=lambda v: f"{v:g}", fontsize=6, inline=True, inline_spacing=3,
+                      manual=_label_positions(lines, ax, np.concatenate(avoid)))
             ax.set_xlim(d_lo, d_hi)
             ax.set_ylim(n_lo, n_hi)
             for spine in ("top", "right"):
                 ax.spines[spine].set_visible(True)
             ax.set_xlabel(style.axis_label(columns.get("d", "D")))
             ax.set_ylabel(style.axis_label(columns.get("n", "N")))
-            ax.set_title(group_label(entry.get("group")) or entry["law"])
+            ax.set_title(group_label(entry.get("group")))
             bar = fig.colorbar(filled, ax=ax, pad=0.02, fraction=0.06)
             bar.set_label(f"fitted {y_label or style.axis_label(columns.get('y', 'loss'))}")
-            bar.ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
-            bar.ax.yaxis.set_minor_locator(ticker.LogLocator(subs=np.arange(1, 10)))
-            bar.ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
             bar.ax.yaxis.set_minor_formatter(ticker.NullFormatter())
             _log_ticks(bar.ax, "y", lo, hi)
-        handles = [Line2D([], [], marker="o", ls="", mfc="0.6", mec="black", mew=0.5, ms=3.5),
-                   Line2D([], [], color="white", lw=0.6, path_effects=None)]
-        labels = ["data (seed mean)", "iso-loss"]
-        handles[1].set_color("0.35")
+        iso = Line2D([], [], color="white", lw=0.9, path_effects=[patheffects.withStroke(linewidth=2.2, foreground="0.4")])
+        handles = [Line2D([], [], marker="o", ls="", mfc="0.7", mec="black", mew=0.5, ms=3.5), iso]
+        labels = ["data, coloured by observed loss", "iso-loss"]
         if any((e.get("crossover") or {}).get("n") for e in fits):
-            handles.append(Line2D([], [], color="#E69F00", lw=1.4, ls="--"))
+            handles.append(Line2D([], [], color="#E69F00", lw=1.5, ls="--"))
             labels.append("crossover $D_\\times(N)$")
         if any((e.get("compute_optimal") or {}).get("n_opt") for e in fits):
-            handles.append(Line2D([], [], color="#CC79A7", lw=1.4))
-            labels.append("compute-optimal $N_{opt}(C)$")
-        fig.legend(handles, labels, loc="outside lower center", ncol=len(handles), fontsize=6.5)
+            handles.append(Line2D([], [], color="#CC79A7", lw=1.5))
+            labels.append("compute-optimal $(D_{opt}, N_{opt})(C)$")
+        ncol = min(len(handles), 4 if len(fits) > 1 else 2)
+        fig.legend(handles, labels, loc="outside lower center", ncol=ncol, fontsize=6.5)
         return style.save_figure(fig, out_path)
 
 
 def plot_residuals(fit_json: dict, out_path: PathLike, *, table: pd.DataFrame | None = None, x: str | None = None,
                    y: str | None = None, group: Sequence[str] = ()) -> list[Path]:
     """(d) ln(observed / fitted) per seed-averaged point, with the seed spread as error bars. Two-axis fits: against
-    D, coloured by N, one panel per group. One-axis fits (pass `table`, `x`, `y`, `group`): against x per group."""
+    D, coloured by N (points at one D spread slightly sideways so they do not hide each other), one panel per group.
+    One-axis fits (pass `table`, `x`, `y`, `group`): against x, one colour per group."""
     fits = fit_json["fits"]
     two_axis = "points" in fits[0]
     columns = fit_json.get("columns", {})
     with style.paper_style():
         if two_axis:
+            frames = [_points_frame(entry) for entry in fits]
+            colours = _SeriesColours([np.sort(frame["n"].unique()) for frame in frames])
             fig, axes = _panels(len(fits), aspect=0.62)
-        else:
-            fig, grid = style.figure("column", aspect=0.62)
-            axes = [grid[0, 0]] * len(fits)
-        summary = None if two_axis else seed_summary(table, [*group, x], y)
-        colours_1d = style.categorical_colors(len(fits))
-        for k, (ax, entry) in enumerate(zip(axes, fits)):
-            if two_axis:
-                pts = _points_frame(entry)
+            for ax, entry, pts in zip(axes, fits, frames):
                 fitted = evaluate_fit(entry, pts[["n", "d"]].to_numpy(float))
                 values = np.sort(pts["n"].unique())
-                colours = dict(zip(values, style.ordered_colors(len(values))))
-                for value in values:
-                    rows = pts["n"] == value
-                    _residual_series(ax, pts.loc[rows, "d"], pts.loc[rows, "y"], pts.loc[rows, "std"],
-                                     fitted[rows.to_numpy()], colours[value], style.compact_number(value))
-                ax.set_title(group_label(entry.get("group")) or entry["law"])
+                dodge = _dodge(len(values)) if len(values) <= 10 else np.ones(len(values))
+                for value, shift in zip(values, dodge):
+                    rows = (pts["n"] == value).to_numpy()
+                    _residual_series(ax, pts.loc[rows, "d"] * shift, pts.loc[rows, "y"], pts.loc[rows, "std"],
+                                     fitted[rows], colours(value), style.compact_number(value))
+                ax.set_title(group_label(entry.get("group")))
                 ax.set_xlabel(style.axis_label(columns.get("d", "D")))
-            else:
+        else:
+            fig, grid = style.figure("column", aspect=0.62)
+            axes = [grid[0, 0]]
+            summary = seed_summary(as_frame(table), [*group, x], y)
+            dodge = _dodge(len(fits))
+            for colour, shift, entry in zip(style.categorical_colors(len(fits)), dodge, fits):
                 rows = select_group(summary, entry.get("group"))
                 fitted = evaluate_fit(entry, rows[x].to_numpy(float))
-                _residual_series(ax, rows[x], rows["mean"], rows["std"], fitted, colours_1d[k],
+                _residual_series(axes[0], rows[x] * shift, rows["mean"], rows["std"], fitted, colour,
                                  group_label(entry.get("group")) or "fit")
-                ax.set_xlabel(style.axis_label(x))
+            axes[0].set_xlabel(style.axis_label(x))
+        for ax in axes:
             ax.set_xscale("log")
-            ax.axhline(0.0, color="0.3", lw=0.7)
+            ax.axhline(0.0, color="0.3", lw=0.7, zorder=1)
             ax.set_ylabel(r"residual $\ln(L_{obs}/L_{fit})$")
-        title = "$N$" if two_axis else (", ".join(group) or None)
-        style.legend_outside(axes[-1], title=title)
+        if two_axis and not colours.discrete:
+            colours.colorbar(fig, axes, style.axis_label(columns.get("n", "N")))
+        else:
+            style.legend_outside(axes[-1], title="$N$" if two_axis else (", ".join(group) or None))
         return style.save_figure(fig, out_path)
+
+
+def _dodge(count: int, step: float = 0.012) -> np.ndarray:
+    """Multiplicative sideways offsets on a log axis (about +-3% for 7 series) so markers at one x stay apart."""
+    return 10 ** (step * (np.arange(count) - (count - 1) / 2))
 
 
 def _residual_series(ax, xs, observed, std, fitted, colour, label) -> None:
     observed = np.asarray(observed, float)
     residual = np.log(observed / np.asarray(fitted, float))
-    ax.errorbar(np.asarray(xs, float), residual, yerr=np.asarray(std, float) / observed, fmt="o", ms=2.6, lw=0.7,
-                color=colour, label=label)
+    std = np.asarray(std, float)
+    ax.errorbar(np.asarray(xs, float), residual, yerr=std / observed if std.max() > 0 else None, fmt="o", ms=2.6,
+                lw=0.7, color=colour, label=label)
 
 
 def plot_exponents(fit_json: dict, out_path: PathLike) -> list[Path]:
@@ -354,7 +471,8 @@ def plot_exponents(fit_json: dict, out_path: PathLike) -> list[Path]:
             fig, axes = _panels(len(fits), aspect=0.7)
             for ax, entry in zip(axes, fits):
                 _exponents_2d(ax, entry, columns)
-            style.legend_outside(axes[-1])
+            handles, labels = axes[-1].get_legend_handles_labels()
+            fig.legend(handles, labels, loc="outside lower center", ncol=len(handles))
         else:
             fig, grid = style.figure("column", aspect=0.7)
             ax = grid[0, 0]
@@ -376,15 +494,18 @@ def _exponents_2d(ax, entry: dict, columns: dict) -> None:
             yerr = np.abs(np.vstack([value - ci[:, 0], ci[:, 1] - value]))
         d_value = per_n[f"d_{key}"]
         ax.errorbar(n * offsets[k], value, yerr=yerr, fmt="o-", ms=3, lw=0.9, color=colour,
-                    label=f"at $D$ = {style.compact_number(d_value)}")
-    for i, value in enumerate((entry.get("exponents") or {}).get("D", [])):
+                    label=f"at $D$ = {style.compact_number(d_value)} (95% CI)" if ci else
+                    f"at $D$ = {style.compact_number(d_value)}")
+    asymptotic = (entry.get("exponents") or {}).get("D", [])
+    for i, value in enumerate(asymptotic):
+        name = f"D{i + 1}" if len(asymptotic) > 1 else "D"
         ax.axhline(value, color=_REGIME_COLORS[i % 2], lw=0.8, ls=":")
-        ax.text(1.0, value, f" $\\alpha_{{D{i + 1}}}$", transform=ax.get_yaxis_transform(), va="center", fontsize=6.5,
+        ax.text(1.0, value, f" $\\alpha_{{{name}}}$", transform=ax.get_yaxis_transform(), va="center", fontsize=6.5,
                 color=_REGIME_COLORS[i % 2])
     ax.set_xscale("log")
     ax.set_xlabel(style.axis_label(columns.get("n", "N")))
     ax.set_ylabel(r"data exponent $-\partial\ln L/\partial\ln D$")
-    ax.set_title(group_label(entry.get("group")) or entry["law"])
+    ax.set_title(group_label(entry.get("group")))
     ax.set_ylim(bottom=0)
 
 

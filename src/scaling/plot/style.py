@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 
@@ -100,6 +101,13 @@ def figure(width: str | float = "column", aspect: float = 0.78, ncols: int = 1, 
     """A figure `width` wide ("column", "page" or inches) and width*aspect tall, with its axes."""
     inches = {"column": COLUMN_WIDTH, "page": PAGE_WIDTH}.get(width, width) if isinstance(width, str) else width
     return plt.subplots(nrows, ncols, figsize=(inches, inches * aspect), squeeze=False, **kwargs)
+
+
+def sequential_cmap() -> Colormap:
+    """viridis without its palest 15%, so the lightest curves and points stay visible on white."""
+    from matplotlib.colors import ListedColormap
+
+    return ListedColormap(plt.get_cmap(SEQUENTIAL_CMAP)(np.linspace(0.0, 0.85, 256)), name="viridis_dark")
 
 
 def ordered_colors(n: int, cmap: str | Colormap = SEQUENTIAL_CMAP) -> list[str]:
