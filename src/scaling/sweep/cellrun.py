@@ -85,6 +85,8 @@ def _run_locked(folder: RunFolder, cell_id: str, cell_dir: Path, device: str, th
     def on_step(step: int) -> None:
         if not first_step:
             first_step.append(time.time())
+            folder.append_attempt(cell_id, {"attempt": attempt["attempt"], "event": "first_step",
+                                            "time": first_step[0], "step": step})
             folder.write_state(cell_id, "running", job_id=job_id, attempt=attempt["attempt"],
                                first_step_at=first_step[0], **timing)
 

@@ -46,15 +46,36 @@ def run_inline(folder: RunFolder, cell_ids: list[str], device: str = "cpu",
     return outcomes
 
 
-def _init_worker(threads: int, log_level: int) -> None:
-    """Worker start: fix the thread count before torch loads, then import the training stack once."""
+def _init_worker(threads: int, console_level: int) -> None:
+    """Worker start: fix the thread count before torch loads, then import the training stack once.
+
+    The root logger takes INFO (each cell's log.txt gets it); the console only `console_level` (the driver's
+    view stays readable)."""
+    _die_with_parent()
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[name] = str(threads)
-    logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(console_level)
     import torch
 
     torch.set_num_threads(threads)
     import scaling.train  # noqa: F401  (torch_geometric and the models: the import cost paid once per worker)
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this worker when the driver dies, so no orphan keeps training (and holding a cell's lock)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _console_level() -> int:
+    """Workers print warnings only, unless the driver runs with -v (debug)."""
+    return logging.DEBUG if logging.getLogger().getEffectiveLevel() <= logging.DEBUG else logging.WARNING
 
 
 def _warm() -> int:
@@ -72,7 +93,7 @@ class LocalPool:
     def start(self) -> None:
         self.pool = ProcessPoolExecutor(
             max_workers=self.max_parallel, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker, initargs=(self.threads, logging.getLogger().getEffectiveLevel()),
+            initializer=_init_worker, initargs=(self.threads, _console_level()),
         )
         for _ in range(self.max_parallel):  # one spawn per submit while no worker is idle: all start now
             self.pool.submit(_warm)

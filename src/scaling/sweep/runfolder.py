@@ -69,7 +69,7 @@ class RunFolder:
     def load_spec(self) -> SweepSpec:
         if not self.exists():
             raise InputError(f"{self.path}: not a sweep run folder (no {SPEC_FILE})")
-        return parse_spec(yaml.safe_load(self.spec_path.read_text()), str(self.spec_path))
+        return parse_spec(yaml.safe_load(self.spec_path.read_text()), str(self.spec_path), frozen=True)
 
     def freeze(self, spec: SweepSpec) -> SweepSpec:
         """Write `spec` as the folder's frozen spec, or merge it into the one there.

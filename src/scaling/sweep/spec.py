@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from scaling.errors import InputError
 
@@ -150,7 +150,9 @@ class SweepSpec(_Strict):
 
     @field_validator("training")
     @classmethod
-    def _training_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+    def _training_fields(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        if (info.context or {}).get("frozen"):
+            return value  # checked when it was frozen; skipping keeps torch out of `status` and `collect`
         return check_training(value)
 
     @field_validator("executor", mode="before")
@@ -217,12 +219,15 @@ def _describe(error: ValidationError, source: str) -> str:
     return f"{source}: field `{field}` = {shown}: {first['msg']}{more}"
 
 
-def parse_spec(data: Any, source: str = "spec") -> SweepSpec:
-    """Validate a mapping as a sweep spec; raise InputError with one line naming the field and value."""
+def parse_spec(data: Any, source: str = "spec", frozen: bool = False) -> SweepSpec:
+    """Validate a mapping as a sweep spec; raise InputError with one line naming the field and value.
+
+    `frozen=True` (a run folder's own spec.yaml, validated when written) skips the check of `training` against
+    TrainConfig, whose import pulls in torch."""
     if not isinstance(data, dict):
         raise InputError(f"{source}: a sweep spec must be a YAML mapping, got {type(data).__name__}")
     try:
-        return SweepSpec.model_validate(data)
+        return SweepSpec.model_validate(data, context={"frozen": frozen})
     except ValidationError as error:
         raise InputError(_describe(error, source)) from None
 
