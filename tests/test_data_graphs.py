@@ -118,3 +118,18 @@ def test_store_metadata(emt_store):
     # frames of one EMT trajectory share a trajectory id
     assert store.trajectory[0] == store.trajectory[4] != store.trajectory[5]
     assert not any(p.name.startswith(".") for p in store.path.parent.iterdir())
+
+
+def test_cached_store_builds_once(tmp_path, emt_store):
+    from scaling.data.io import write_extxyz
+    from scaling.data.store import cached_store
+
+    _, structures = emt_store
+    source = tmp_path / "pool.extxyz"
+    write_extxyz(structures[:6], source)
+    first = cached_store(source, 4.0, cache=tmp_path / "cache")
+    stamp = (first / "manifest.json").stat().st_mtime_ns
+    assert cached_store(source, 4.0, cache=tmp_path / "cache") == first
+    assert (first / "manifest.json").stat().st_mtime_ns == stamp
+    assert GraphStore(first).manifest["source_sha256"] and len(GraphStore(first)) == 6
+    assert cached_store(source, 3.0, cache=tmp_path / "cache") != first

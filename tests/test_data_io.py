@@ -127,3 +127,24 @@ def test_ase_db_reader(tmp_path):
     np.testing.assert_allclose(structure.forces, forces)
     np.testing.assert_allclose(structure.stress[0, 0], stress[0] / units.GPa)
     assert structure.provenance["settings"]["functional"] == "EMT-test"
+
+
+def test_info_reports_provenance_groups_of_a_source(tmp_path, capsys):
+    frames = []
+    for k, functional in enumerate(["PBE", "PBE", "PBE+U"]):
+        atoms = _labelled_copper()
+        atoms.info["functional"] = functional
+        atoms.info["calc_hubbard_u"] = 0.0 if functional == "PBE" else 6.2
+        atoms.positions += 0.01 * k
+        frames.append(atoms)
+    path = tmp_path / "mixed.extxyz"
+    write(path, frames, format="extxyz")
+    assert main(["data", "info", str(path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["n_structures"] == 3 and info["elements"] == ["Cu"] and info["cutoff"] is None
+    assert info["has_forces"] is True and info["has_stress"] is False
+    groups = {g["settings"]["functional"]: g for g in info["provenance_groups"]}
+    assert groups["PBE"]["count"] == 2 and groups["PBE+U"]["count"] == 1
+    assert groups["PBE+U"]["settings"]["hubbard_u"] == 6.2
+    assert main(["data", "info", str(path)]) == 0
+    assert "functional=PBE+U" in capsys.readouterr().out

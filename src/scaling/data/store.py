@@ -76,6 +76,25 @@ def build_store(
     return out_dir
 
 
+def cached_store(source: str | Path, cutoff: float = DEFAULT_CUTOFF, cache: str | Path | None = None) -> Path:
+    """The store of `source` at `cutoff` under the cache folder (built once; keyed by the source's SHA-256)."""
+    from scaling.data.emt import cache_dir
+    from scaling.data.io import source_sha256
+
+    if not Path(source).is_file():
+        raise InputError(f"{source}: no such file")
+    key = f"{source_sha256(source)[:16]}-cutoff{float(cutoff):g}"
+    out = Path(cache or cache_dir()) / "stores" / key
+    if is_store(out):
+        return out
+    try:
+        return build_store(source, out, cutoff)
+    except (InputError, OSError):
+        if is_store(out):  # another process built the same store at the same time
+            return out
+        raise
+
+
 def _flatten(structures, edges, shifts) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     n_atoms = np.array([s.n_atoms for s in structures], dtype=np.int64)
     n_edges = np.array([e.shape[1] for e in edges], dtype=np.int64)
