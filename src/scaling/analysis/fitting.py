@@ -62,6 +62,7 @@ class FitResult:
     breaks: list[float]
     options: FitOptions
     converged: bool = True
+    alternatives: np.ndarray | None = None  # [S, P]: the other local solutions of the multi-start, best first
 
 
 class Problem:
@@ -128,7 +129,7 @@ def starting_points(problem: Problem, starts: np.ndarray | None) -> np.ndarray:
     fixed_index = np.setdiff1d(np.arange(theta.shape[1]), problem.pmap.free_index)
     theta[:, fixed_index] = problem.pmap.template[fixed_index]
     u = problem.pmap.to_unbounded(theta)
-    u = np.where(np.isfinite(u), u, 0.0)
+    u = problem.pmap.interior(np.where(np.isfinite(u), u, 0.0))
     cost = robust_cost(problem.residuals(u, np.zeros(len(u), dtype=int)), problem.options.loss, problem.options.huber_delta)
     order = np.argsort(np.where(np.isfinite(cost), cost, np.inf), kind="stable")
     return u[order]
@@ -181,18 +182,22 @@ def fit(
     if optimizer == "lmfit":
         from scaling.analysis.lmfit_backend import minimise_lmfit
 
-        u_best = minimise_lmfit(problem, u_starts)
+        u_solutions, cost = minimise_lmfit(problem, u_starts)
     elif optimizer == "lm":
         solution = levenberg_marquardt(
             problem.residuals, u_starts, np.zeros(len(u_starts), dtype=int), loss, huber_delta
         )
-        u_best = solution.u[np.nanargmin(np.where(np.isfinite(solution.cost), solution.cost, np.inf))]
+        u_solutions, cost = solution.u, solution.cost
     else:
         raise InputError(f"--optimizer must be lm or lmfit, got {optimizer!r}")
-    return summarise(problem, problem.pmap.to_natural(u_best))
+    order = np.argsort(np.where(np.isfinite(cost), cost, np.inf), kind="stable")
+    solutions = problem.pmap.to_natural(u_solutions[order])
+    result = summarise(problem, solutions[0])
+    result.alternatives = solutions[1:]
+    return result
 
 
-def _natural_jacobian(problem: Problem, theta: np.ndarray) -> np.ndarray:
+def natural_jacobian(problem: Problem, theta: np.ndarray) -> np.ndarray:
     """d(weighted residual)/d(free natural parameter) [n, F] by central differences (relative steps)."""
     free = problem.pmap.free_index
     steps = 1e-6 * np.maximum(np.abs(theta[free]), 1e-8)
@@ -225,7 +230,7 @@ def summarise(problem: Problem, theta: np.ndarray) -> FitResult:
     log_y = problem.target[0] if options.space == "log" else np.log(problem.target[0])
     rmsle = float(np.sqrt(np.mean((log_pred - log_y) ** 2)))
 
-    jac = _natural_jacobian(problem, theta)
+    jac = natural_jacobian(problem, theta)
     w = np.minimum(1.0, options.huber_delta / np.maximum(np.abs(r), 1e-300)) if options.loss == "huber" else np.ones(n)
     dof = n - k
     s2 = float(np.sum(w * r * r) / dof) if dof > 0 else float("nan")

@@ -21,6 +21,8 @@ from scaling.errors import InputError
 
 Scale = Literal["log", "linear"]
 INF = float("inf")
+BREAK_MARGIN = 0.0
+SHARPNESS_MAX = 1.0
 
 
 @dataclass(frozen=True)
@@ -196,7 +198,7 @@ class BrokenPowerLaw(Law):
         params.append(Parameter("c0", "linear", -5.0, 10.0))
         params += [Parameter(f"c{i}", "linear", -20.0, 30.0) for i in range(1, k + 1)]
         params += [Parameter(f"d{i}", "log", 0.0, INF) for i in range(1, k + 1)]
-        params += [Parameter(f"f{i}", "log", 1e-3, 20.0) for i in range(1, k + 1)]
+        params += [Parameter(f"f{i}", "log", 1e-3, SHARPNESS_MAX) for i in range(1, k + 1)]
         self.parameters = tuple(params)
         names = self.param_names
         self._i_a = names.index("a")
@@ -210,7 +212,7 @@ class BrokenPowerLaw(Law):
         outside the data cannot be located); the floor stays below the smallest y."""
         lower, upper = super().bounds(x, y)
         log_x = _log_x(x)
-        margin = 0.25 * (log_x.max() - log_x.min())
+        margin = BREAK_MARGIN * (log_x.max() - log_x.min())
         lower[self._i_d] = np.exp(log_x.min() - margin)
         upper[self._i_d] = np.exp(log_x.max() + margin)
         upper[self._i_a] = float(np.min(y))

@@ -75,6 +75,12 @@ class ParameterMap:
             v[..., self.log_scale] = np.log(np.maximum(v[..., self.log_scale], 1e-300))
         return self._v_to_u(v)
 
+    def interior(self, u: np.ndarray, limit: float = 7.0) -> np.ndarray:
+        """u with parameters bounded on both sides pulled off the flat ends of the logistic map (|u| <= limit),
+        so that a start on a bound can still move."""
+        both = np.isfinite(self.lower) & np.isfinite(self.upper)
+        return np.where(both, np.clip(u, -limit, limit), u)
+
     def to_natural(self, u: np.ndarray) -> np.ndarray:
         """u [..., F] -> theta [..., P] (fixed parameters filled in)."""
         v = self._u_to_v(u)
