@@ -1,0 +1,64 @@
+"""A real sweep on tiny EMT data: local workers, then resume (nothing retrained), growth, inline executor."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from scaling.sweep import collect, parse_spec, run_sweep, sweep_status
+from scaling.sweep.runfolder import RunFolder
+
+TINY = {
+    "name": "tiny",
+    "dataset": {"emt": {"n": 60, "seed": 1}, "cutoff": 4.0},
+    "split": {"val_fraction": 0.15, "test_fraction": 0.15},
+    "axes": {"train_size": [8, 16], "params": [560], "arch": ["twobody"], "seed": [0]},
+    "training": {"max_epochs": 2, "batch_size": 4, "eval_batch_size": 32, "warmup_steps": 2,
+                 "checkpoint_every_steps": 2},
+    "executor": {"kind": "local", "local": {"max_parallel": 2}},
+}
+
+
+def attempts(folder, cell_id):
+    return [a for a in folder.read_attempts(cell_id) if "event" not in a]
+
+
+def test_local_sweep_runs_resumes_and_grows(tmp_path):
+    run_dir = tmp_path / "run"
+    report = run_sweep(parse_spec(TINY), run_dir)
+    assert report.counts == {"done": 2, "running": 0, "pending": 0, "failed": 0}
+    folder = RunFolder(run_dir)
+    table = collect(run_dir)
+    assert len(table) == 2 and (table["status"] == "done").all()
+    assert table["val_loss"].map(math.isfinite).all() and (table["epochs"] == 2).all()
+    assert table["coverage"].between(0, 1).all() and table["coverage"].iloc[1] >= table["coverage"].iloc[0]
+    assert set(table["device"]) == {"cpu"}
+    states = [folder.read_state(c) for c in folder.cell_ids()]
+    assert all(s["state"] == "done" and s["first_step_at"] >= s["picked_at"] for s in states)
+
+    again = run_sweep(parse_spec(TINY), run_dir)  # same spec: nothing to do, nothing retrained
+    assert again.submitted == [] and again.skipped_done == 2
+    assert all(len(attempts(folder, c)) == 1 for c in folder.cell_ids())
+
+    grown = {**TINY, "axes": {**TINY["axes"], "train_size": [8, 16, 24]}}
+    report = run_sweep(parse_spec(grown), run_dir, executor="inline")
+    assert len(report.submitted) == 1 and "-D24-" in report.submitted[0]
+    assert sweep_status(run_dir)["counts"]["done"] == 3
+    assert len(collect(run_dir, coverage=False)) == 3
+
+
+def test_a_failing_cell_is_reported_and_does_not_stop_the_others(tmp_path):
+    spec = {**TINY, "axes": {**TINY["axes"], "train_size": [8], "params": [100, 560]}}  # no model has 100 params
+    report = run_sweep(parse_spec(spec), tmp_path / "run")
+    assert report.counts == {"done": 1, "running": 0, "pending": 0, "failed": 1}
+    failed = [c for c in sweep_status(tmp_path / "run")["cells"] if c["status"] == "failed"][0]
+    assert "-N100-" in failed["cell_id"] and "100 parameters" in failed["reason"]
+
+
+def test_a_train_size_beyond_the_training_split_is_refused(tmp_path):
+    from scaling.errors import InputError
+
+    spec = {**TINY, "axes": {**TINY["axes"], "train_size": [8, 999]}}
+    with pytest.raises(InputError, match=r"`axes.train_size` = 999 exceeds"):
+        run_sweep(parse_spec(spec), tmp_path / "run", executor="inline")
