@@ -267,23 +267,25 @@ class BrokenPowerLaw(Law):
         break_sets = list(itertools.combinations(positions, self.n_breaks))
         sharpness = (0.05, 0.2, 0.5, 1.0)
         floors = (0.0, 0.5, 0.9)
-        guesses = []
-        for fraction, log_d, f in itertools.product(floors, break_sets, sharpness):
-            floor = fraction * y_min
-            columns = [np.ones_like(log_x), -log_x]
-            for ld in log_d:
-                columns.append(-f * np.logaddexp(0.0, (log_x - ld) / f))
-            design = np.stack(columns, axis=1)
-            coef, *_ = np.linalg.lstsq(design, np.log(y - floor), rcond=None)
-            theta = np.empty(len(self.parameters))
-            theta[self._i_a] = floor
-            theta[self._i_c] = coef[1:]
-            theta[self._i_d] = np.exp(log_d)
-            theta[self._i_f] = f
-            if self._i_b is not None:
-                theta[self._i_b] = np.exp(coef[0])
-            guesses.append(theta)
-        return np.array(guesses)
+        combos = list(itertools.product(floors, break_sets, sharpness))
+        floor = np.array([fraction * y_min for fraction, _, _ in combos])  # [G]
+        log_d = np.array([ld for _, ld, _ in combos])  # [G, K]
+        f = np.array([[fs] * self.n_breaks for _, _, fs in combos])  # [G, K]
+        z = (log_x[None, None, :] - log_d[:, :, None]) / f[:, :, None]  # [G, K, n]
+        columns = [np.ones((len(combos), len(log_x))), np.broadcast_to(-log_x, (len(combos), len(log_x)))]
+        columns += list(np.moveaxis(-f[:, :, None] * np.logaddexp(0.0, z), 1, 0))
+        design = np.stack(columns, axis=2)  # [G, n, K+2]
+        target = np.log(y[None, :] - floor[:, None])
+        gram = np.einsum("gni,gnj->gij", design, design) + 1e-10 * np.eye(design.shape[2])
+        coef = np.linalg.solve(gram, np.einsum("gni,gn->gi", design, target)[..., None])[..., 0]
+        guesses = np.empty((len(combos), len(self.parameters)))
+        guesses[:, self._i_a] = floor
+        guesses[:, self._i_c] = coef[:, 1:]
+        guesses[:, self._i_d] = np.exp(log_d)
+        guesses[:, self._i_f] = f
+        if self._i_b is not None:
+            guesses[:, self._i_b] = np.exp(coef[:, 0])
+        return guesses
 
 
 class BrokenAmplitudeLaw(BrokenPowerLaw):
