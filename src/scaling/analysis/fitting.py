@@ -222,6 +222,21 @@ def natural_jacobian(problem: Problem, theta: np.ndarray) -> np.ndarray:
     return ((values[0::2] - values[1::2]) / (2 * steps[:, None])).T
 
 
+def _covariance(jac: np.ndarray, w: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """(J^T W J)^-1 with the columns scaled to the parameters' magnitudes first (a break at 1e5 and an exponent at
+    0.1 differ by 1e6 in column norm); NaN where the matrix is singular, i.e. a parameter is not identified."""
+    scale = np.maximum(np.abs(values), 1e-12)
+    scaled = jac * scale
+    info = scaled.T @ (w[:, None] * scaled)
+    try:
+        if np.linalg.cond(info) > 1e14:
+            raise np.linalg.LinAlgError
+        inverse = np.linalg.inv(info)
+    except np.linalg.LinAlgError:
+        return np.full(info.shape, np.nan)
+    return inverse * np.outer(scale, scale)
+
+
 def summarise(problem: Problem, theta: np.ndarray) -> FitResult:
     """Standard errors (scaled like curve_fit with absolute_sigma=False), RSS, AICc, BIC, RMSLE at theta."""
     law, options = problem.law, problem.options
@@ -246,7 +261,7 @@ def summarise(problem: Problem, theta: np.ndarray) -> FitResult:
     w = np.minimum(1.0, options.huber_delta / np.maximum(np.abs(r), 1e-300)) if options.loss == "huber" else np.ones(n)
     dof = n - k
     s2 = float(np.sum(w * r * r) / dof) if dof > 0 else float("nan")
-    covariance = np.linalg.pinv(jac.T @ (w[:, None] * jac)) * s2
+    covariance = _covariance(jac, w, theta[free]) * s2
     names = law.param_names
     free_names = tuple(names[i] for i in free)
     reported = law.report(theta)

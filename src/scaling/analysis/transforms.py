@@ -43,7 +43,8 @@ class ParameterMap:
     def n_free(self) -> int:
         return len(self.free_index)
 
-    def _v_to_u(self, v: np.ndarray) -> np.ndarray:
+    def v_to_u(self, v: np.ndarray) -> np.ndarray:
+        """Moving space (log for log-scale parameters) -> unbounded."""
         lo, hi = self.lower, self.upper
         both = np.isfinite(lo) & np.isfinite(hi)
         only_lo = np.isfinite(lo) & ~np.isfinite(hi)
@@ -57,7 +58,8 @@ class ParameterMap:
             u = np.where(only_hi, np.log(np.maximum(np.where(only_hi, hi, 0.0) - v, _EDGE)), u)
         return u
 
-    def _u_to_v(self, u: np.ndarray) -> np.ndarray:
+    def u_to_v(self, u: np.ndarray) -> np.ndarray:
+        """Unbounded -> moving space (log for log-scale parameters), within the bounds."""
         lo, hi = self.lower, self.upper
         both = np.isfinite(lo) & np.isfinite(hi)
         only_lo = np.isfinite(lo) & ~np.isfinite(hi)
@@ -73,7 +75,7 @@ class ParameterMap:
         v = np.array(theta[..., self.free_index], dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
             v[..., self.log_scale] = np.log(np.maximum(v[..., self.log_scale], 1e-300))
-        return self._v_to_u(v)
+        return self.v_to_u(v)
 
     def interior(self, u: np.ndarray, limit: float = 7.0) -> np.ndarray:
         """u with parameters bounded on both sides pulled off the flat ends of the logistic map (|u| <= limit),
@@ -83,7 +85,7 @@ class ParameterMap:
 
     def to_natural(self, u: np.ndarray) -> np.ndarray:
         """u [..., F] -> theta [..., P] (fixed parameters filled in)."""
-        v = self._u_to_v(u)
+        v = self.u_to_v(u)
         v = np.where(self.log_scale, np.exp(np.clip(v, -700, 700)), v)
         theta = np.broadcast_to(self.template, u.shape[:-1] + self.template.shape).copy()
         theta[..., self.free_index] = v
