@@ -62,8 +62,12 @@ def levenberg_marquardt(
     max_iter: int = 300,
     ftol: float = 1e-12,
     xtol: float = 1e-10,
+    max_step: float = 2.0,
 ) -> BatchSolution:
-    """Minimise each problem's cost from its start u0[i]; all problems advance together, each with its own damping."""
+    """Minimise each problem's cost from its start u0[i]; all problems advance together, each with its own damping.
+
+    A step moves no variable by more than `max_step` (a factor e^2 for log-scale parameters), so that a floor or an
+    amplitude cannot jump to a vanishing value in one step and stay stuck there where its gradient vanishes."""
     u = np.array(u0, dtype=float, copy=True)
     b, f = u.shape
     rows = np.arange(b) if rows is None else np.asarray(rows)
@@ -98,6 +102,8 @@ def levenberg_marquardt(
         except np.linalg.LinAlgError:
             step = -grad[active] / (diag + damping + 1e-300)
         step = np.where(np.isfinite(step), step, 0.0)
+        largest = np.max(np.abs(step), axis=1, keepdims=True)
+        step = step * np.minimum(1.0, max_step / np.maximum(largest, 1e-300))
         u_new = u[active] + step
         r_new = residuals(u_new, rows[active])
         r_new = np.where(np.isfinite(r_new), r_new, 1e150)
