@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 
 FORMAT = "scaling-graph-store/1"
 DEFAULT_CUTOFF = 5.0
-_PER_STRUCTURE = ("cell", "pbc", "energy", "stress", "has_stress")
 _ARRAYS = ("z", "pos", "forces", "atom_ptr", "cell", "pbc", "energy", "stress", "has_stress", "edge_index",
            "cell_shift", "edge_ptr", "group", "trajectory")
 
