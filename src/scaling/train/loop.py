@@ -326,7 +326,6 @@ def run_training(
     after every optimiser step; `progress` shows a progress bar over optimiser steps.
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     result_path = run_dir / "result.json"
     if result_path.exists():
         previous = json.loads(result_path.read_text())
@@ -334,7 +333,8 @@ def run_training(
             return previous
     if config.threads:
         torch.set_num_threads(config.threads)
-    run = Run(config, run_dir, data if data is not None else load_run_data(config))
+    run = Run(config, run_dir, data if data is not None else load_run_data(config))  # validates before writing
+    run_dir.mkdir(parents=True, exist_ok=True)
     saved = run_dir / "checkpoint.pt"
     if saved.exists():
         run.resume(saved)
