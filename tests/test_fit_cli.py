@@ -134,3 +134,10 @@ def test_bad_input_one_line_exit_2_no_output(case, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err, err
     assert not out.exists()
+
+
+def test_plot_writes_pdf_and_png(table, tmp_path):
+    out = tmp_path / "fit.pdf"
+    assert main(["-q", "fit", str(table), "--x", "train_size", "--y", "val_loss", "--group", "arch", "--fix", "a=0",
+                 "--plot", str(out)]) == 0
+    assert out.stat().st_size > 1000 and out.with_suffix(".png").stat().st_size > 1000

@@ -192,7 +192,7 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 def _table_rows(records, args) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the summary: group, law, exponents (95% CI), breaks [95% CI], AICc, BIC, RMSLE."""
-    header = ["group", "law", "exponents (95% CI)", "breaks [95% CI]", "AICc", "BIC", "RMSLE"]
+    header = [", ".join(args.group) or "group", "law", "exponents (95% CI)", "breaks [95% CI]", "AICc", "BIC", "RMSLE"]
     if args.holdout_last:
         header.append(f"holdout RMSLE (last {args.holdout_last})")
     rows = []
@@ -205,7 +205,8 @@ def _table_rows(records, args) -> tuple[list[str], list[list[str]]]:
                 text += f" ({lo:.3f}-{hi:.3f})"
             exponents.append(text)
         breaks = [f"{_fmt(b)} [{_fmt(lo)}, {_fmt(hi)}]" for b, (lo, hi) in zip(record["breaks"], record["breaks_ci95"])]
-        row = [curve.label, record["law"], " -> ".join(exponents), "; ".join(breaks) or "-",
+        label = ", ".join(str(v) for v in curve.group.values()) or "all rows"
+        row = [label, record["law"], " -> ".join(exponents), "; ".join(breaks) or "-",
                _fmt(record["aicc"], 2) if record["aicc"] is not None else "-",
                _fmt(record["bic"], 2) if record["bic"] is not None else "-",
                "-" if record["rmsle"] is None else f"{record['rmsle']:.2e}"]
@@ -230,8 +231,10 @@ def _print_table(records, args) -> None:
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
-    for name in header:
-        table.add_column(name, justify="left" if name in ("group", "law") else "right")
+    for i, name in enumerate(header):
+        table.add_column(name, justify="left" if i < 2 else "right", overflow="fold")
     for row in rows:
+        row[2] = row[2].replace(" -> ", "\n")
+        row[3] = row[3].replace("; ", "\n")
         table.add_row(*row)
     Console().print(table)
