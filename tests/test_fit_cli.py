@@ -141,3 +141,17 @@ def test_plot_writes_pdf_and_png(table, tmp_path):
     assert main(["-q", "fit", str(table), "--x", "train_size", "--y", "val_loss", "--group", "arch", "--fix", "a=0",
                  "--plot", str(out)]) == 0
     assert out.stat().st_size > 1000 and out.with_suffix(".png").stat().st_size > 1000
+
+
+def test_default_path_imports_only_numpy(table):
+    """`scaling fit` on a CSV loads no pandas, scipy, lmfit or matplotlib (they cost seconds of start-up)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, io, contextlib; from scaling.cli import main\n"
+            f"with contextlib.redirect_stdout(io.StringIO()): rc = main(['fit', {str(table)!r}, '--x', 'train_size', "
+            "'--y', 'val_loss', '--group', 'arch', '--bootstrap', '20'])\n"
+            "heavy = [m for m in ('pandas', 'scipy', 'lmfit', 'matplotlib', 'torch') if m in sys.modules]\n"
+            "print(rc, heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "0 []"
