@@ -24,6 +24,8 @@ def register(subparsers) -> None:
     parser.add_argument("--max-epochs", type=int, default=100)
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--max-seconds", type=float, default=None, help="wall-clock budget (s)")
+    parser.add_argument("--max-cpu-seconds", type=float, default=None,
+                        help="CPU-time budget of this process (s; all threads), for a fair budget on a shared machine")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--patience", type=int, default=20, help="early stopping patience (epochs)")
@@ -60,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     values = dict(
         store=args.data, train_size=args.train_size, params=args.params, width=args.width, depth=args.depth,
         fit_depth=args.fit_depth, arch=args.arch, seed=args.seed, max_epochs=args.max_epochs,
-        max_steps=args.max_steps, max_seconds=args.max_seconds, batch_size=args.batch_size, lr=args.lr,
+        max_steps=args.max_steps, max_seconds=args.max_seconds,
+        max_cpu_seconds=args.max_cpu_seconds, batch_size=args.batch_size, lr=args.lr,
         patience=args.patience, device=args.device, threads=args.threads, test_store=args.test_data,
     )
     values.update(_overrides(args.set))

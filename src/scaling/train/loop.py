@@ -40,6 +40,7 @@ class Progress:
     best_epoch: int = 0
     bad_epochs: int = 0
     train_seconds: float = 0.0
+    cpu_seconds: float = 0.0
     epoch_sums: dict = field(default_factory=lambda: asdict(ErrorSums()))
     epoch_atoms: int = 0
     epoch_step_seconds: float = 0.0
@@ -186,6 +187,8 @@ class Run:
             return "max_steps"
         if config.max_seconds is not None and seconds >= config.max_seconds:
             return "max_seconds"
+        if config.max_cpu_seconds is not None and progress.cpu_seconds >= config.max_cpu_seconds:
+            return "max_cpu_seconds"
         return None
 
     def finished(self, seconds: float) -> str | None:
@@ -247,6 +250,7 @@ class Run:
             "atoms_per_s": progress.epoch_atoms / max(progress.epoch_step_seconds, 1e-9),
             "lr": self.optimizer.param_groups[0]["lr"],
             "seconds": seconds,
+            "cpu_seconds": progress.cpu_seconds,
         })
         log.info("epoch %d step %d val_loss %.4g force MAE %s meV/A", progress.epoch, progress.step, val_loss,
                  None if maes["force_mae"] is None else round(maes["force_mae"] * 1000, 1))
@@ -258,8 +262,10 @@ class Run:
         """Epochs until a stopping rule fires; raises Diverged on a non-finite loss."""
         config, progress = self.config, self.progress
         started = time.perf_counter() - progress.train_seconds
+        cpu_started = time.process_time() - progress.cpu_seconds
 
         def elapsed() -> float:
+            progress.cpu_seconds = time.process_time() - cpu_started
             return time.perf_counter() - started
 
         while not self.finished(elapsed()):
@@ -308,6 +314,7 @@ class Run:
             "status": status,
             "reason": reason,
             "train_seconds": progress.train_seconds,
+            "cpu_seconds": progress.cpu_seconds,
             "device": self.device.type,
         }
 
