@@ -1,12 +1,124 @@
-"""`scaling demo` (placeholder until its issue lands)."""
+"""`scaling demo`: the embedded default end to end, on a laptop CPU.
+
+EMT-labelled alloy pool -> graph store -> the 2D sweep of experiments/demo.yaml with the local executor ->
+the tidy table -> broken power laws in D per (arch, N) (`scaling fit`) and a 2D surface L(N, D) per arch
+(`scaling fit2d`) -> table, fit JSON and figures in results/demo/. Running it again resumes: finished cells are
+not trained again.
+"""
 
 from __future__ import annotations
 
+import argparse
+
+DEFAULT_SPEC = "experiments/demo.yaml"
+
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("demo", help="(not yet implemented)")
+    parser = subparsers.add_parser("demo", help="EMT data, a 2D sweep, broken-law and 2D fits, figures (CPU)",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="results/demo", help="output folder (default: results/demo); the run folder "
+                                                               "with checkpoints goes to OUT/.work/run")
+    parser.add_argument("--spec", default=None, help=f"sweep spec (default: the packaged {DEFAULT_SPEC})")
+    parser.add_argument("--bootstrap", type=int, default=200, help="bootstrap replicates per fit (default 200)")
     parser.set_defaults(handler=run)
 
 
-def run(args) -> int:
-    raise SystemExit("scaling demo: not yet implemented")
+def run(args: argparse.Namespace) -> int:
+    import json
+    import os
+    import sys
+    import time
+    from pathlib import Path
+
+    from scaling.atomic import atomic_write_json
+    from scaling.sweep import collect, load_spec, write_table
+
+    def say(message: str) -> None:
+        if not args.quiet:
+            print(f"scaling demo: {message}", file=sys.stderr, flush=True)
+
+    out = Path(args.out)
+    spec = load_spec(args.spec or _packaged_spec())
+    start = time.time()
+    say(f"sweep {spec.name}: {len(spec.cells())} cells ({len(spec.axes.arch)} architectures x "
+        f"{len(spec.axes.params)} sizes N x {len(spec.axes.train_size)} sizes D x {len(spec.axes.seed)} seeds); "
+        f"run folder {out / '.work' / 'run'}")
+    report = _run(args, spec, out / ".work" / "run")
+    sweep_seconds = time.time() - start
+    say(f"sweep finished in {sweep_seconds / 60:.1f} min: {report.counts}")
+
+    table_path = out / "results.csv"
+    table = collect(report.run_dir)
+    write_table(table, table_path)
+    say(f"table: {table_path} ({len(table)} rows)")
+
+    from scaling.cli import main as scaling_main
+
+    quiet = ["-q"] if args.quiet else []
+    done = "status == 'done'"
+    fits = [
+        ["fit", str(table_path), "--x", "train_size", "--y", "val_loss", "--group", "arch", "n_params",
+         "--where", done, "--law", "broken", "--breaks", "1", "--fix", "a=0", "--fix", "f1=1",
+         "--bootstrap", str(args.bootstrap), "--json", str(out / "fit_data.json"), "--plot", str(out / "fit_data.pdf")],
+        ["fit", str(table_path), "--x", "train_size", "--y", "val_loss", "--group", "arch", "n_params",
+         "--where", done, "--select", "--json", str(out / "fit_select.json")],
+        ["fit2d", str(table_path), "--n", "n_params", "--d", "train_size", "--y", "val_loss", "--group", "arch",
+         "--where", done, "--law", "hoffmann-broken", "--bootstrap", str(args.bootstrap),
+         "--json", str(out / "fit2d.json"), "--plot", str(out / "fit2d.pdf")],
+    ]
+    failed = []
+    for argv in fits:
+        say(" ".join(["scaling", *argv[:1], "..."] + [a for a in argv if a.endswith((".json", ".pdf"))]))
+        code = scaling_main([*quiet, *argv])
+        if code != 0:
+            failed.append(argv[0])
+    atomic_write_json(out / "demo.json", {
+        "spec": spec.model_dump(mode="json"), "cells": len(table), "counts": report.counts,
+        "sweep_seconds": round(sweep_seconds, 1), "total_seconds": round(time.time() - start, 1),
+        "cpu_seconds": round(_cpu_seconds(), 1), "cores": os.cpu_count(),
+        "outputs": sorted(p.name for p in out.iterdir() if p.is_file() and p.name != "demo.json"),
+        "failed_steps": failed,
+    })
+    say(f"done in {(time.time() - start) / 60:.1f} min; outputs in {out}/ "
+        f"({json.dumps(failed) + ' failed' if failed else 'all fits written'})")
+    return 1 if failed or report.counts.get("failed") else 0
+
+
+def _run(args, spec, run_dir):
+    import os
+    import sys
+
+    from scaling.sweep import run_sweep
+
+    if not args.quiet and not os.environ.get("CI") and sys.stderr.isatty():
+        from scaling.sweep.progress import LiveProgress
+
+        with LiveProgress() as live:
+            return run_sweep(spec, run_dir, wait=True, progress=live.update)
+    return run_sweep(spec, run_dir, wait=True)
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the sweep's workers): the demo's cost on any machine."""
+    import resource
+
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
+def _packaged_spec():
+    """experiments/demo.yaml of this checkout (the demo is run from a clone, as the README says)."""
+    from pathlib import Path
+
+    import scaling
+
+    candidates = [Path(DEFAULT_SPEC), Path(scaling.__file__).resolve().parents[2] / DEFAULT_SPEC]
+    for path in candidates:
+        if path.is_file():
+            return path
+    from scaling.errors import InputError
+
+    raise InputError(f"{DEFAULT_SPEC}: not found (run from the repository root, or pass --spec)")

@@ -68,11 +68,12 @@ def _run_locked(folder: RunFolder, cell_id: str, cell_dir: Path, device: str, th
     previous = folder.read_state(cell_id)
     cell = folder.read_cell(cell_id)
     attempt = {
-        "attempt": len(folder.read_attempts(cell_id)) + 1,
+        "attempt": sum("event" not in a for a in folder.read_attempts(cell_id)) + 1,
         "time": picked_at,
         "host": socket.gethostname(),
         "pid": os.getpid(),
         "job_id": job_id,
+        "slurm_restart_count": int(os.environ.get("SLURM_RESTART_COUNT", 0)) if job_id else None,
         "resumed": (cell_dir / CHECKPOINT_FILE).is_file(),
         "epochs_before": len(read_jsonl(cell_dir / METRICS_FILE)),
     }

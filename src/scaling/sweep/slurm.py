@@ -55,14 +55,14 @@ def submit_slurm(folder: RunFolder, cell_ids: list[str], settings: SlurmExecutor
 
     if shutil.which("sbatch") is None:
         raise InputError("executor `slurm`: sbatch not found on PATH (run on a SLURM login node)")
-    executor = submitit.AutoExecutor(folder=folder.path / "slurm" / "%j", cluster="slurm")
+    executor = submitit.AutoExecutor(folder=folder.path / "slurm" / "%j", cluster="slurm",
+                                     slurm_max_num_timeout=settings.max_requeues)
     parameters = {
         "name": f"scaling-{sweep_name}",
         "timeout_min": settings.time_min,
         "cpus_per_task": settings.cpus,
         "slurm_array_parallelism": settings.array_parallelism,
         "slurm_signal_delay_s": settings.signal_delay_s,
-        "slurm_max_num_timeout": settings.max_requeues,
         "slurm_additional_parameters": dict(settings.extra_sbatch),
     }
     if settings.gpus:

@@ -52,11 +52,13 @@ def cell_status(folder: RunFolder, cell_id: str, queue: set[str] | None, cancell
     else:
         epochs = len(read_jsonl(cell_dir / METRICS_FILE))
         name, job = state.get("state", "pending"), state.get("job_id") or (jobs or {}).get(cell_id)
+        in_queue = bool(job) and queue is not None and str(job) in queue
         if name == "failed":
             status, reason = "failed", state.get("reason")
         elif name == "running" and _alive(folder, cell_id, state, queue):
             status = "running"
-        elif name == "queued" and (not job or queue is None or str(job) in queue):
+        elif in_queue or (name == "queued" and queue is None):
+            # waiting for its array task, or requeued after preemption: SLURM will start it
             status, reason = "pending", f"queued as SLURM job {job}" if job else "queued"
         else:
             status = "pending"

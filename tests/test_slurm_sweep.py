@@ -1,0 +1,93 @@
+"""A real single-node SLURM (scripts/slurm_cluster.sh): the smoke sweep through the slurm executor, one running cell
+preempted with USR2, requeued, resumed from its checkpoint (its epoch count continues), and the sweep completes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from scaling.sweep import collect, load_spec, run_sweep, sweep_status
+from scaling.sweep.runfolder import RunFolder, read_jsonl
+from scaling.sweep.runner import wait_for_slurm
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "scripts" / "slurm_cluster.sh"
+PACKAGES = ("munge", "slurmctld", "slurmd", "slurmdbd", "slurm-client", "mariadb-server")
+
+
+def _installed(package: str) -> bool:
+    return subprocess.run(["dpkg", "-s", package], capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster(tmp_path_factory):
+    """Start a localhost SLURM with accounting for this module; stop it (by PID files) afterwards."""
+    if shutil.which("dpkg") is None or not all(_installed(p) for p in PACKAGES):
+        if os.geteuid() != 0:
+            pytest.skip("SLURM packages missing and not root: cannot apt-get install them")
+        if shutil.which("apt-get") is None:
+            pytest.skip("SLURM packages missing and no apt-get to install them")
+    state = tmp_path_factory.mktemp("slurm")
+    started = subprocess.run(["bash", str(SCRIPT), "start", str(state)], capture_output=True, text=True, timeout=600)
+    assert started.returncode == 0, started.stderr
+    previous = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(state / "etc" / "slurm.conf")
+    try:
+        yield state
+    finally:
+        subprocess.run(["bash", str(SCRIPT), "stop", str(state)], capture_output=True, timeout=120)
+        if previous is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = previous
+
+
+def _running_cell(folder: RunFolder, min_epochs: int):
+    """A cell that trains now (in a SLURM job) with at least `min_epochs` epochs logged: (cell_id, job_id, epochs)."""
+    for cell in sweep_status(folder.path)["cells"]:
+        state = folder.read_state(cell["cell_id"])
+        epochs = len(read_jsonl(folder.cell_dir(cell["cell_id"]) / "metrics.jsonl"))
+        if cell["status"] == "running" and state.get("job_id") and epochs >= min_epochs:
+            return cell["cell_id"], state["job_id"], epochs
+    return None
+
+
+@pytest.mark.slow
+def test_smoke_sweep_on_slurm_survives_preemption(slurm_cluster, tmp_path):
+    spec = load_spec(REPO / "experiments" / "smoke.yaml")
+    run_dir = tmp_path / "run"
+    report = run_sweep(spec, run_dir, executor="slurm", wait=False)
+    assert len(report.job_ids) == 4 and len(report.submitted) == 4
+    folder = RunFolder(run_dir)
+
+    deadline = time.time() + 300
+    target = None
+    while target is None:
+        assert time.time() < deadline, f"no cell reached epoch 2 in time: {sweep_status(run_dir)}"
+        target = _running_cell(folder, min_epochs=2)
+        time.sleep(0.1)
+    cell_id, job_id, epochs_at_signal = target
+    subprocess.run(["scancel", "--signal=USR2", job_id], check=True)
+
+    wait_for_slurm(folder, poll_s=1.0)
+    status = sweep_status(run_dir)
+    assert status["counts"] == {"done": 4, "running": 0, "pending": 0, "failed": 0}, status
+
+    starts = [a for a in folder.read_attempts(cell_id) if "event" not in a]
+    assert len(starts) == 2, starts  # preempted once, requeued once
+    first, second = starts
+    assert first["job_id"] == second["job_id"] == job_id  # the same array task, requeued
+    assert first["slurm_restart_count"] == 0 and second["slurm_restart_count"] == 1
+    assert second["resumed"] and second["epochs_before"] >= epochs_at_signal  # resumed, epochs continue
+    epochs = [line["epoch"] for line in read_jsonl(folder.cell_dir(cell_id) / "metrics.jsonl")]
+    assert epochs == list(range(1, spec.training["max_epochs"] + 1))
+    assert first["attempt"] == 1 and second["attempt"] == 2
+    log = (folder.cell_dir(cell_id) / "log.txt").read_text()
+    assert "requeuing (restart 1" in log and f"at epoch {second['epochs_before']}" in log
+    table = collect(run_dir, coverage=False)
+    assert len(table) == 4 and (table["status"] == "done").all() and table["val_loss"].notna().all()
