@@ -40,3 +40,24 @@ def test_break_coverage_and_exponents_on_200_curves(tmp_path):
     coverage, exponents_ok = _recovery(tmp_path, 200, seed=7)
     assert coverage >= 0.9
     assert exponents_ok >= 0.9
+
+
+def test_single_seed_curves_use_the_residual_bootstrap_with_honest_coverage():
+    """One seed per x: residual bootstrap; the true break inside the 95% interval for most curves."""
+    from scaling.analysis.fitting import fit
+    from scaling.analysis.laws import get_law
+    from scaling.analysis.table import Curve
+    from scaling.analysis.uncertainty import bootstrap
+
+    rng = np.random.default_rng(11)
+    covered = []
+    for i in range(40):
+        truth = random_broken_curve(rng, n_seeds=1)
+        y = truth.seeds[:, 0]
+        curve = Curve({}, truth.x, y, np.zeros_like(y), np.ones(len(y), dtype=int), list(truth.seeds))
+        result = fit(get_law("broken"), curve.x, curve.y, fixed={"a": 0.0})
+        boot = bootstrap(result, curve, n_boot=200, seed=i)
+        assert boot.method == "residuals" and boot.n_valid >= 190
+        lo, hi = boot.breaks_ci95[0]
+        covered.append(lo <= truth.break_x <= hi)
+    assert np.mean(covered) >= 0.85

@@ -2,11 +2,15 @@
 
 Resampling: where every x has at least two seeds, the seeds are resampled with replacement within each x and the
 mean's deviation from the observed mean is rescaled by sqrt(m/(m-1)) (m seeds), which removes the bootstrap's
-(m-1)/m shrinkage of the variance of a mean (a factor 0.82 in standard deviation for three seeds). Otherwise a wild
-bootstrap flips the signs of the fit residuals (Rademacher), rescaled by sqrt(n/(n-k)) for the fitted parameters.
+(m-1)/m shrinkage of the variance of a mean (a factor 0.82 in standard deviation for three seeds). Otherwise (some x
+has a single seed) a residual bootstrap adds to the fitted curve residuals drawn with replacement from the centred
+fit residuals (in the fitting space, so multiplicative noise in log space), rescaled by sqrt(n/(n-k)) for the
+fitted parameters. Drawing from the pool, not flipping each point's own residual (a Rademacher wild bootstrap),
+matters: a sharp break sits between two x values where the fit leaves small residuals, and sign flips of small
+residuals never move it (measured coverage of the break: 86% with sign flips, 94-96% with the pool).
 
 Intervals: percentile intervals, widened about the point estimate by t_{0.975, nu}/z_{0.975} with nu the residual
-degrees of freedom of the data (sum of m-1 over x for seed resampling, n-k for the wild bootstrap), because the
+degrees of freedom of the data (see `_dof_estimator`; n-k for the residual bootstrap), because the
 bootstrap treats the observed spread as the true one. Positive-scale parameters (breaks, amplitudes, sharpness)
 are widened in log space, so their intervals are asymmetric. `CALIBRATION` records the measured coverage.
 
@@ -53,7 +57,7 @@ class BootstrapResult:
     exponents_ci95: list[tuple[float, float]]
     breaks_ci95: list[tuple[float, float]]
     samples: np.ndarray  # [n_valid, P]
-    method: str  # "seeds" or "wild"
+    method: str  # "seeds" or "residuals"
     n_valid: int
     widening: float
 
@@ -71,12 +75,12 @@ def resample(curve: Curve, result: FitResult, n_boot: int, rng: np.random.Genera
     law, theta = result.law, result.theta
     n, k = len(curve.y), result.k
     inflate = math.sqrt(n / (n - k)) if n > k else 1.0
-    signs = rng.choice(np.array([-1.0, 1.0]), size=(n_boot, n))
-    if result.options.space == "log":
-        fitted = law.log_evaluate(curve.x, theta)
-        return np.exp(fitted + inflate * signs * (np.log(curve.y) - fitted)), "wild", n - k
-    fitted = law.evaluate(curve.x, theta)
-    return fitted + inflate * signs * (curve.y - fitted), "wild", n - k
+    log = result.options.space == "log"
+    fitted = law.log_evaluate(curve.x, theta) if log else law.evaluate(curve.x, theta)
+    residuals = (np.log(curve.y) if log else curve.y) - fitted
+    pool = inflate * (residuals - residuals.mean())
+    noise = pool[rng.integers(0, n, size=(n_boot, n))]
+    return (np.exp(fitted + noise) if log else fitted + noise), "residuals", n - k
 
 
 def replicate_starts(problem: Problem, result: FitResult, n_alternatives: int = 2) -> np.ndarray:
