@@ -246,9 +246,10 @@ def summarise(problem: Problem, theta: np.ndarray) -> FitResult:
     u = problem.pmap.to_unbounded(theta[None])
     r = problem.residuals(u, np.zeros(1, dtype=int))[0]
     cost = float(robust_cost(r[None], options.loss, options.huber_delta)[0])
-    objective = cost / n if (options.loss == "huber" and options.huber_reduction == "mean") else cost
     if options.loss == "lsq":
-        objective = 2 * cost
+        objective = 2 * cost  # the weighted sum of squared residuals (chi^2 with seed-std weights)
+    else:
+        objective = cost / n if options.huber_reduction == "mean" else cost
     with np.errstate(all="ignore"):
         prediction = problem.model(theta[None])[0]
     raw = prediction - problem.target[0]
