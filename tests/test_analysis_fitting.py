@@ -130,3 +130,10 @@ def test_fixed_parameters_and_errors():
         fit(get_law("power"), x, y, fixed={"q": 1})
     with pytest.raises(InputError, match="fewer than the 6 free parameters"):
         fit(get_law("broken"), x[:4], y[:4])
+
+
+def test_bounds_override():
+    x = np.geomspace(10, 1e4, 8)
+    y = 3 * x**-0.4
+    result = fit(get_law("power"), x, y, bounds={"c": (0.0, 0.3)})
+    assert result.params["c"] == pytest.approx(0.3, abs=1e-3)

@@ -37,6 +37,7 @@ class FitOptions:
     fixed: dict[str, float] = field(default_factory=dict)
     n_starts: int = 24
     optimizer: Literal["lm", "lmfit"] = "lm"
+    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -83,6 +84,12 @@ class Problem:
             self.scale = np.ones_like(y) if sigma is None else sigma
         fixed = resolve_fixed(law, options.fixed)
         lower, upper = law.bounds(self.x, y[0])
+        for name, (lo, hi) in options.bounds.items():
+            if name not in law.param_names:
+                raise InputError(f"bounds: law {law.name!r} has no parameter {name!r} (it has {', '.join(law.param_names)})")
+            if not lo < hi:
+                raise InputError(f"bounds: {name} needs lower < upper, got ({lo}, {hi})")
+            lower[law.param_names.index(name)], upper[law.param_names.index(name)] = lo, hi
         self.pmap = ParameterMap.build(law.scales, lower, upper, fixed)
 
     def model(self, theta: np.ndarray) -> np.ndarray:
@@ -166,12 +173,15 @@ def fit(
     starts: np.ndarray | None = None,
     n_starts: int = 24,
     optimizer: str = "lm",
+    bounds: dict[str, tuple[float, float]] | None = None,
 ) -> FitResult:
-    """Fit `law` to points (x [n] or [n, 2], y [n]); sigma [n] weights the residuals (in log space as sigma/y).
+    """Fit `law` to points (x [n] or [n, 2], y [n]); sigma [n] weights the residuals (in log space as sigma/y);
+    `bounds` {name: (lower, upper)} replaces the law's default bounds of those parameters.
 
     Multi-start: the law's initial guesses (breaks spread over the data range in log x) are ranked by cost and the
     best `n_starts` optimised locally, all in one batch; the lowest cost wins."""
-    options = FitOptions(space, loss, huber_delta, huber_reduction, dict(fixed or {}), n_starts, optimizer)
+    options = FitOptions(space, loss, huber_delta, huber_reduction, dict(fixed or {}), n_starts, optimizer,
+                         dict(bounds or {}))
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     _validate(law, x, y, sigma, options)
