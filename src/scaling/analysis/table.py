@@ -1,6 +1,7 @@
 """Read a results table and turn it into curves: one per group, seeds (rows sharing group and x) collected.
 
-CSV goes through the stdlib reader so that `scaling fit` needs no pandas (importing it costs a third of a second);
+CSV goes through the stdlib reader so that `scaling fit` needs no pandas (importing it costs a third of a second)
+and paths stay strings (os.path, not pathlib: the fast path avoids even that import);
 Parquet, JSON lines and a `--where` query go through pandas, imported only then.
 """
 
@@ -8,8 +9,8 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ from scaling.errors import InputError
 class Table:
     """Columns by name, each a list of values (strings from CSV, typed values from pandas)."""
 
-    path: Path
+    path: str
     columns: dict[str, list[Any]]
 
     @property
@@ -58,18 +59,18 @@ class Curve:
 _PANDAS_SUFFIXES = {".parquet", ".pq", ".jsonl", ".ndjson", ".json"}
 
 
-def read_table(path: str | Path, where: str | None = None) -> Table:
+def read_table(path: str | os.PathLike, where: str | None = None) -> Table:
     """A table from CSV, Parquet or JSON lines (by extension), filtered by a pandas query if `where` is given."""
-    path = Path(path)
-    if not path.is_file():
+    path = os.fspath(path)
+    if not os.path.isfile(path):
         raise InputError(f"{path}: file not found")
-    suffix = path.suffix.lower()
+    suffix = os.path.splitext(path)[1].lower()
     if where is None and suffix not in _PANDAS_SUFFIXES:
         return _read_csv(path)
     return _read_with_pandas(path, suffix, where)
 
 
-def _read_csv(path: Path) -> Table:
+def _read_csv(path: str) -> Table:
     try:
         with open(path, newline="", encoding="utf-8") as handle:
             reader = csv.reader(handle)
@@ -85,7 +86,7 @@ def _read_csv(path: Path) -> Table:
     return Table(path, {name: [row[i] for row in rows] for i, name in enumerate(header)})
 
 
-def _read_with_pandas(path: Path, suffix: str, where: str | None) -> Table:
+def _read_with_pandas(path: str, suffix: str, where: str | None) -> Table:
     import pandas as pd
 
     try:

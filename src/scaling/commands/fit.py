@@ -89,8 +89,6 @@ def _single_threaded_blas() -> None:
 
 def run(args) -> int:
     _single_threaded_blas()
-    import json
-
     import numpy as np
 
     from scaling.analysis.fitting import fit
@@ -98,7 +96,6 @@ def run(args) -> int:
     from scaling.analysis.selection import build_law, candidate_laws, rank_key
     from scaling.analysis.table import curves, read_table
     from scaling.analysis.uncertainty import bootstrap
-    from scaling.atomic import atomic_write_text
     from scaling.errors import InputError
 
     _validate_args(args)
@@ -160,6 +157,10 @@ def run(args) -> int:
 
     document = {"fits": [record for *_, record in records]}
     if args.json:
+        import json
+
+        from scaling.atomic import atomic_write_text
+
         atomic_write_text(args.json, json.dumps(document, indent=2, allow_nan=False) + "\n")
     if args.plot:
         from scaling.plot.figures import plot_fit1d
