@@ -72,7 +72,7 @@ def read_table(path: str | os.PathLike, where: str | None = None) -> Table:
 
 def _read_csv(path: str) -> Table:
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle)
             header = next(reader, None)
             if not header:
