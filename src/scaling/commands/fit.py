@@ -6,8 +6,6 @@ a fraction of a second; pandas loads only for --where, Parquet or JSON lines, lm
 
 from __future__ import annotations
 
-import argparse
-
 LAWS = ("power", "power+floor", "broken", "broken+amplitude")
 
 
@@ -105,31 +103,9 @@ def run(args) -> int:
 
     jobs = []  # (curve used for fitting, held-out curve, law, fixed values, sigma)
     for curve in groups:
-        where = f"{table.path}: {curve.label}"
-        if len(curve.x) < 2:
-            raise InputError(f"{where}: a single {args.x} value ({curve.x[0]:g}); a law needs several")
-        if args.space == "log" and np.any(curve.y <= 0):
-            raise InputError(f"{where}: {args.y} = {float(np.min(curve.y)):g} is not positive (--space log)")
-        if np.any(curve.x <= 0):
-            raise InputError(f"{where}: {args.x} = {float(np.min(curve.x)):g} is not positive")
-        keep = np.ones(len(curve.x), dtype=bool)
-        if args.holdout_last:
-            if args.holdout_last >= len(curve.x):
-                raise InputError(f"{where}: --holdout-last {args.holdout_last} leaves no points to fit "
-                                 f"({len(curve.x)} {args.x} values)")
-            keep[-args.holdout_last:] = False
-        fitted, held = curve.subset(keep), curve.subset(~keep)
-        sigma = None
-        if args.weights == "seed-std":
-            bad = np.flatnonzero((fitted.n_seeds < 2) | (fitted.y_std <= 0))
-            if bad.size:
-                i = bad[0]
-                raise InputError(f"{where}: --weights seed-std needs >= 2 seeds with spread at every {args.x}; "
-                                 f"{args.x}={fitted.x[i]:g} has {fitted.n_seeds[i]} seed(s), std {fitted.y_std[i]:g}")
-            sigma = fitted.y_std
+        fitted, held, sigma = _prepare(curve, args, table.path)
         laws = candidate_laws(args.breaks, fixed) if args.select else [(build_law(args.law, args.breaks, fixed), fixed)]
-        for law, law_fixed in laws:
-            jobs.append((fitted, held, law, law_fixed, sigma))
+        jobs += [(fitted, held, law, law_fixed, sigma) for law, law_fixed in laws]
 
     results = []
     for fitted, held, law, law_fixed, sigma in jobs:
@@ -165,9 +141,42 @@ def run(args) -> int:
     if args.plot:
         from scaling.plot.figures import plot_fit1d
 
-        plot_fit1d(table, document, args.plot, x=args.x, y=args.y, group=args.group)
+        best = {}  # with --select, the top-ranked law of each group
+        for entry in document["fits"]:
+            best.setdefault(repr(entry["group"]), entry)
+        plot_fit1d(table, {"fits": list(best.values())}, args.plot, x=args.x, y=args.y, group=args.group)
     _print_table(records, args)
     return 0
+
+
+def _prepare(curve, args, path):
+    """Check one group's points and split off the held-out ones: (fitted curve, held-out curve, sigma or None)."""
+    import numpy as np
+
+    from scaling.errors import InputError
+
+    where = f"{path}: {curve.label}"
+    if len(curve.x) < 2:
+        raise InputError(f"{where}: a single {args.x} value ({curve.x[0]:g}); a law needs several")
+    if args.space == "log" and np.any(curve.y <= 0):
+        raise InputError(f"{where}: {args.y} = {float(np.min(curve.y)):g} is not positive (--space log)")
+    if np.any(curve.x <= 0):
+        raise InputError(f"{where}: {args.x} = {float(np.min(curve.x)):g} is not positive")
+    keep = np.ones(len(curve.x), dtype=bool)
+    if args.holdout_last:
+        if args.holdout_last >= len(curve.x):
+            raise InputError(f"{where}: --holdout-last {args.holdout_last} leaves no points to fit "
+                             f"({len(curve.x)} {args.x} values)")
+        keep[-args.holdout_last:] = False
+    fitted, held = curve.subset(keep), curve.subset(~keep)
+    if args.weights != "seed-std":
+        return fitted, held, None
+    bad = np.flatnonzero((fitted.n_seeds < 2) | (fitted.y_std <= 0))
+    if bad.size:
+        i = bad[0]
+        raise InputError(f"{where}: --weights seed-std needs >= 2 seeds with spread at every {args.x}; "
+                         f"{args.x}={fitted.x[i]:g} has {fitted.n_seeds[i]} seed(s), std {fitted.y_std[i]:g}")
+    return fitted, held, fitted.y_std
 
 
 def _run_bootstraps(args, jobs, results, bootstrap):
