@@ -7,7 +7,7 @@
 3. one epoch in batches of 16 over the first --ase-n structures: from the store vs ase.neighborlist on the fly
    building the same Data objects (same run, same structures), and the whole pool's epoch from the store;
 4. a training-like child process (memory-mapped store, one epoch of a small distance MLP with forces by autograd):
-   peak resident memory (ru_maxrss).
+   peak resident memory (VmHWM). `--train-like STORE` runs only this step on an existing store.
 """
 
 from __future__ import annotations
@@ -132,8 +132,20 @@ def train_like(path: str) -> None:
         loss.backward()
         optimiser.step()
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"[memory] training-like epoch over {len(store)} structures: {seconds:.1f} s, peak RSS {peak:.0f} MiB")
+    print(f"[memory] training-like epoch over {len(store)} structures: {seconds:.1f} s, "
+          f"peak RSS {_peak_rss_mib():.0f} MiB (store files {_folder_mib(store.path):.0f} MiB, all mapped)")
+
+
+def _peak_rss_mib() -> float:
+    """VmHWM: this process's peak resident memory since exec (ru_maxrss would include the forking parent's)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _folder_mib(path: Path) -> float:
+    return sum(f.stat().st_size for f in Path(path).iterdir() if f.is_file()) / 2**20
 
 
 def main() -> None:
@@ -141,7 +153,7 @@ def main() -> None:
     parser.add_argument("--source")
     parser.add_argument("--cutoff", type=float, default=5.0)
     parser.add_argument("--ase-n", type=int, default=2000)
-    parser.add_argument("--train-like", metavar="STORE", help=argparse.SUPPRESS)
+    parser.add_argument("--train-like", metavar="STORE", help="only step 4, on an existing store")
     args = parser.parse_args()
     if args.train_like:
         train_like(args.train_like)

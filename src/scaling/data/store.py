@@ -183,6 +183,7 @@ def _write_atomically(out_dir: Path, arrays, manifest, ids, force: bool) -> None
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
     try:
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a store is as readable as any new folder
         for name, array in arrays.items():
             np.save(tmp / f"{name}.npy", np.ascontiguousarray(array))
         (tmp / "ids.json").write_text(json.dumps(ids) + "\n")
@@ -197,6 +198,12 @@ def _write_atomically(out_dir: Path, arrays, manifest, ids, force: bool) -> None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def is_store(path: str | Path) -> bool:
