@@ -21,7 +21,9 @@ from scaling.errors import InputError
 
 Scale = Literal["log", "linear"]
 INF = float("inf")
-BREAK_MARGIN = 0.0
+# Sharpness above 1 spreads a transition over more than about 2.6 decades: on 2-4 decades of data it cannot be told
+# from curvature, and the regime exponents become extrapolations (measured: exponent recovery falls from 96% to 92%
+# of synthetic curves with an upper bound of 2 or 20). Grossmann et al. fix f = 1; BNSL's 4-digit fit has f = 0.06.
 SHARPNESS_MAX = 1.0
 
 
@@ -208,13 +210,11 @@ class BrokenPowerLaw(Law):
         self._i_f = np.array([names.index(f"f{i}") for i in range(1, k + 1)])
 
     def bounds(self, x, y):
-        """Breaks stay within the data range widened by a quarter of its log width on each side (a break far
-        outside the data cannot be located); the floor stays below the smallest y."""
+        """Breaks stay within the data range (a break outside the data cannot be located, and letting it out made
+        the fitted exponents extrapolations); the floor stays below the smallest y."""
         lower, upper = super().bounds(x, y)
-        log_x = _log_x(x)
-        margin = BREAK_MARGIN * (log_x.max() - log_x.min())
-        lower[self._i_d] = np.exp(log_x.min() - margin)
-        upper[self._i_d] = np.exp(log_x.max() + margin)
+        lower[self._i_d] = float(np.min(x))
+        upper[self._i_d] = float(np.max(x))
         upper[self._i_a] = float(np.min(y))
         return lower, upper
 

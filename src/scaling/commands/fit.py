@@ -1,7 +1,8 @@
 """`scaling fit`: fit a one-axis scaling law per group of a results table (DESIGN.md contract).
 
-The default path imports only numpy, the stdlib csv/json modules and rich's table, so a fit of a small table takes
-a fraction of a second; pandas loads only for --where, Parquet or JSON lines, lmfit only for --optimizer lmfit.
+The default path imports only numpy, the stdlib csv module and (on a terminal) rich's table, so a fit of a small
+table takes a fraction of a second; pandas loads only for --where, Parquet or JSON lines, lmfit only for
+--optimizer lmfit, matplotlib only for --plot.
 """
 
 from __future__ import annotations
