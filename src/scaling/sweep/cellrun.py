@@ -101,7 +101,8 @@ def _run_locked(folder: RunFolder, cell_id: str, cell_dir: Path, device: str, th
         config = train_config(cell, store_path(folder), device, threads)
         result: dict[str, Any] = run_training(config, cell_dir, on_step=on_step)
     except Exception as error:  # a crash in one cell must not take the sweep down; its reason is kept
-        log.error("cell %s failed:\n%s", cell_id, traceback.format_exc())
+        log.error("cell %s failed: %s: %s", cell_id, type(error).__name__, error)
+        log.info("%s", traceback.format_exc())  # the traceback goes to the cell's log.txt, not the console
         folder.write_state(cell_id, "failed", job_id=job_id, reason=f"{type(error).__name__}: {error}"[:500],
                            first_step_at=first_step[0] if first_step else None, **timing)
         return "failed"

@@ -8,6 +8,7 @@ dataset, split or budget can never be mixed silently with results trained under 
 from __future__ import annotations
 
 import hashlib
+from functools import cached_property
 import itertools
 import json
 import os
@@ -193,7 +194,7 @@ class Cell(BaseModel):
     def settings(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
-    @property
+    @cached_property
     def cell_id(self) -> str:
         """Readable prefix plus a stable hash of every setting, so equal settings always share one folder."""
         return f"{self.arch}-N{self.n_params}-D{self.train_size}-s{self.seed}-{settings_hash(self.settings())}"
