@@ -136,17 +136,21 @@ def _scalar(value: Any) -> Any:
 
 
 def _read_ase(path, format, energy_key, forces_key, stress_key, index) -> list[Structure]:
-    from ase.io import read
+    """Frames one at a time (ase.io.iread), so a large file never holds all its Atoms objects at once."""
+    from ase.io import iread
 
-    try:
-        frames = read(str(path), index=index, format=format)
-    except Exception as error:  # ase raises many types for a broken file; all mean the same to a user
-        raise InputError(f"{path}: cannot read ({format or 'format guessed by ase'}): {_one_line(error)}") from None
-    if not isinstance(frames, list):
-        frames = [frames]
-    return [
-        _from_ase_atoms(atoms, path, frame, energy_key, forces_key, stress_key) for frame, atoms in enumerate(frames)
-    ]
+    structures: list[Structure] = []
+    frames = iread(str(path), index=index, format=format)
+    while True:
+        try:
+            atoms = next(frames)
+        except StopIteration:
+            break
+        except Exception as error:  # ase raises many types for a broken file; all mean the same to a user
+            kind = format or "format guessed by ase"
+            raise InputError(f"{path}: frame {len(structures)}: cannot read ({kind}): {_one_line(error)}") from None
+        structures.append(_from_ase_atoms(atoms, path, len(structures), energy_key, forces_key, stress_key))
+    return structures
 
 
 def _calc_results(atoms) -> dict[str, Any]:

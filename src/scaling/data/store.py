@@ -59,8 +59,10 @@ def build_store(
     edges, shifts = [], []
     for k, structure in enumerate(structures, start=1):
         edge_index, cell_shift = neighbour_list(structure.positions, structure.cell, structure.pbc, cutoff)
-        edges.append(edge_index.astype(np.int32))
-        shifts.append(cell_shift)
+        if cell_shift.size and np.abs(cell_shift).max() > np.iinfo(np.int16).max:
+            raise InputError(f"{structure.id}: a periodic image shift above {np.iinfo(np.int16).max} cells")
+        edges.append(edge_index.astype(np.int32))  # narrow at once: int64 lists of 20M edges cost GBs
+        shifts.append(cell_shift.astype(np.int16))
         if progress is not None:
             progress(k, len(structures))
     arrays, manifest = _flatten(structures, edges, shifts)
@@ -97,9 +99,9 @@ def cached_store(source: str | Path, cutoff: float = DEFAULT_CUTOFF, cache: str 
 def _flatten(structures, edges, shifts) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     n_atoms = np.array([s.n_atoms for s in structures], dtype=np.int64)
     n_edges = np.array([e.shape[1] for e in edges], dtype=np.int64)
-    all_shifts = np.concatenate(shifts) if shifts else np.zeros((0, 3), np.int64)
+    all_shifts = np.concatenate(shifts) if shifts else np.zeros((0, 3), np.int16)
     largest = int(np.abs(all_shifts).max()) if all_shifts.size else 0
-    shift_dtype = np.int8 if largest <= 127 else np.int16 if largest <= 32767 else np.int32
+    shift_dtype = np.int8 if largest <= 127 else np.int16
     group_keys = sorted({provenance_key(s) for s in structures})
     group_of = {key: i for i, key in enumerate(group_keys)}
     groups = [group_of[provenance_key(s)] for s in structures]
