@@ -38,9 +38,13 @@ def test_optimetal_acceptance_command(reference_data, tmp_path, capsys):
     assert "OptiMetal3B (TC)" in table and "AICc" in table
 
 
-def test_select_ranks_a_broken_law_first(reference_data, tmp_path):
+@pytest.mark.parametrize("with_fixes", [True, False])
+def test_select_ranks_a_broken_law_first(reference_data, tmp_path, with_fixes):
     out = tmp_path / "sel.json"
-    assert main(_optimetal_args(reference_data, "--select", "--json", str(out))) == 0
+    args = _optimetal_args(reference_data, "--select", "--json", str(out))
+    if not with_fixes:
+        args = [a for a in args if a not in ("--fix", "a=0", "f1=1")]
+    assert main(args) == 0
     fits = json.loads(out.read_text())["fits"]
     firsts = {}
     for entry in fits:

@@ -27,14 +27,26 @@ def build_law(name: str, breaks: int = 1, fixed: dict[str, float] | None = None)
     return get_law(name)
 
 
+def grossmann_fixes(breaks: int = 1) -> dict[str, float]:
+    """a = 0 and every f_i = 1."""
+    return {"a": 0.0, **{f"f{i}": 1.0 for i in range(1, breaks + 1)}}
+
+
 def candidate_laws(breaks: int = 1, fixed: dict[str, float] | None = None) -> list[tuple[Law, dict[str, float]]]:
-    """(law, fixed values) for each `--select` candidate. The fixes describe the broken form, so they apply to the
-    broken candidates only; `broken+amplitude` is skipped where it equals `broken` (no Grossmann tie)."""
-    fixed = fixed or {}
-    out = [(get_law("power"), {}), (get_law("power+floor"), {})]
-    out.append((build_law("broken", breaks, fixed), dict(fixed)))
-    if is_grossmann_form(fixed, breaks):
-        out.append((build_law("broken+amplitude", breaks, fixed), dict(fixed)))
+    """(law, fixed values) for each `--select` candidate: the README's four (power, power+floor, broken in Grossmann
+    et al.'s form, the same with a free amplitude), plus the requested broken form (`--breaks`, `--fix`) where it is
+    another one (e.g. the full BNSL without fixes; its AICc is undefined, so it ranks last, on fewer than k+2 points).
+    The fixes describe the broken form and do not apply to the power laws."""
+    fixed = dict(fixed or {})
+    grossmann = grossmann_fixes(breaks)
+    out = [
+        (get_law("power"), {}),
+        (get_law("power+floor"), {}),
+        (build_law("broken", breaks, grossmann), grossmann),
+        (build_law("broken+amplitude", breaks, grossmann), grossmann),
+    ]
+    if fixed != grossmann:
+        out.append((build_law("broken", breaks, fixed), fixed))
     return out
 
 
