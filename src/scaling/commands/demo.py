@@ -25,6 +25,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import logging
     import os
     import sys
     import time
@@ -57,11 +58,11 @@ def run(args: argparse.Namespace) -> int:
     quiet = ["-q"] if args.quiet else []
     done = "status == 'done'"
     fits = [
-        ["fit", str(table_path), "--x", "train_size", "--y", "val_loss", "--group", "arch", "n_params",
-         "--where", done, "--law", "broken", "--breaks", "1", "--fix", "a=0", "--fix", "f1=1",
+        ["fit", str(table_path), "--x", "train_size", "--y", "val_loss", "--group", "arch", "--group",
+         "n_params", "--where", done, "--law", "broken", "--breaks", "1", "--fix", "a=0", "--fix", "f1=1",
          "--bootstrap", str(args.bootstrap), "--json", str(out / "fit_data.json"), "--plot", str(out / "fit_data.pdf")],
-        ["fit", str(table_path), "--x", "train_size", "--y", "val_loss", "--group", "arch", "n_params",
-         "--where", done, "--select", "--json", str(out / "fit_select.json")],
+        ["fit", str(table_path), "--x", "train_size", "--y", "val_loss", "--group", "arch", "--group",
+         "n_params", "--where", done, "--select", "--fix", "a=0", "--fix", "f1=1", "--json", str(out / "fit_select.json")],
         ["fit2d", str(table_path), "--n", "n_params", "--d", "train_size", "--y", "val_loss", "--group", "arch",
          "--where", done, "--law", "hoffmann-broken", "--bootstrap", str(args.bootstrap),
          "--json", str(out / "fit2d.json"), "--plot", str(out / "fit2d.pdf")],
@@ -69,9 +70,13 @@ def run(args: argparse.Namespace) -> int:
     failed = []
     for argv in fits:
         say(" ".join(["scaling", *argv[:1], "..."] + [a for a in argv if a.endswith((".json", ".pdf"))]))
-        code = scaling_main([*quiet, *argv])
+        try:
+            code = scaling_main([*quiet, *argv])
+        except Exception as error:  # a bug in one analysis step must not lose the others' outputs
+            logging.getLogger(__name__).error("%s failed: %s: %s", argv[0], type(error).__name__, error)
+            code = 1
         if code != 0:
-            failed.append(argv[0])
+            failed.append(" ".join(a for a in argv if a.endswith((".json", ".pdf"))))
     atomic_write_json(out / "demo.json", {
         "spec": spec.model_dump(mode="json"), "cells": len(table), "counts": report.counts,
         "sweep_seconds": round(sweep_seconds, 1), "total_seconds": round(time.time() - start, 1),

@@ -1,0 +1,49 @@
+"""`scaling demo` end to end on a reduced grid (the full demo.yaml takes minutes): sweep, table, fits, figures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def reduced_demo_spec(path: Path) -> Path:
+    spec = yaml.safe_load((REPO / "experiments" / "demo.yaml").read_text())
+    spec["dataset"]["emt"]["n"] = 120
+    spec["dataset"]["cutoff"] = 4.0
+    spec["axes"] = {"train_size": [8, 16, 24, 32, 48], "params": [560, 1300], "arch": ["twobody"], "seed": [0, 1]}
+    spec["training"].update(max_epochs=10, max_steps=40, batch_size=4, warmup_steps=5, checkpoint_every_steps=20)
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+@pytest.mark.slow
+def test_demo_writes_table_fits_and_figures(tmp_path):
+    spec = reduced_demo_spec(tmp_path / "demo_small.yaml")
+    out = tmp_path / "demo"
+    run = subprocess.run([sys.executable, "-m", "scaling.cli", "demo", "--spec", str(spec), "--out", str(out),
+                          "--bootstrap", "20"], capture_output=True, text=True, timeout=1500)
+    assert run.returncode == 0, run.stderr[-3000:]
+    table = pd.read_csv(out / "results.csv")
+    assert len(table) == 20 and (table["status"] == "done").all()
+    fits = json.loads((out / "fit_data.json").read_text())["fits"]
+    assert {(f["group"]["arch"], f["group"]["n_params"]) for f in fits} == set(
+        zip(table["arch"], table["n_params"]))
+    assert all(len(f["exponents"]) == 2 and len(f["breaks"]) == 1 for f in fits)
+    surface = json.loads((out / "fit2d.json").read_text())["fits"]
+    assert len(surface) == 1 and surface[0]["law"] == "hoffmann-broken"
+    for name in ("fit_data.pdf", "fit_data.png", "fit2d.pdf", "fit2d.png"):
+        assert (out / name).stat().st_size > 1000, name
+    summary = json.loads((out / "demo.json").read_text())
+    assert summary["counts"]["done"] == 20 and summary["failed_steps"] == []
+    again = subprocess.run([sys.executable, "-m", "scaling.cli", "-q", "demo", "--spec", str(spec), "--out", str(out),
+                            "--bootstrap", "20"], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0  # a second run resumes: nothing is trained again
+    assert json.loads((out / "demo.json").read_text())["sweep_seconds"] < summary["sweep_seconds"]
