@@ -17,7 +17,8 @@ from scaling.errors import InputError
 COMMAND_MODULES = ("data", "train", "sweep", "fit", "fit2d", "plot", "demo")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or with `only` the parser of that one subcommand (a faster start: one module imported)."""
     parser = argparse.ArgumentParser(
         prog="scaling",
         description="Scaling laws for machine-learned interatomic potentials: data, training sweeps, fits, figures.",
@@ -26,13 +27,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or informational output")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
+    for name in (only,) if only else COMMAND_MODULES:
         importlib.import_module(f"scaling.commands.{name}").register(subparsers)
     return parser
 
 
+def _requested_command(argv: list[str]) -> str | None:
+    """The subcommand named on the command line, or None (then help or an error lists them all)."""
+    for token in argv:
+        if not token.startswith("-"):
+            return token if token in COMMAND_MODULES else None
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(_requested_command(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
@@ -43,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as error:
         print(f"scaling {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`scaling fit ... | head`): stop quietly, as Unix tools do.
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(f"scaling {args.command}: interrupted", file=sys.stderr)
         return 130
