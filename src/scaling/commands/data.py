@@ -109,7 +109,8 @@ def run_build(args) -> int:
     from scaling.data.io import read_structures
     from scaling.data.store import build_store
 
-    structures = read_structures(args.source, **_read_kwargs(args))
+    with progress_bar(args, "reading and validating") as progress:
+        structures = read_structures(args.source, **_read_kwargs(args), progress=progress)
     with progress_bar(args, "neighbour lists") as progress:
         build_store(args.source, args.out, args.cutoff, structures=structures, force=args.force, progress=progress)
     return 0
@@ -124,7 +125,8 @@ def run_info(args) -> int:
     if is_store(args.source):
         report = dict(GraphStore(args.source).manifest)
     else:
-        report = summarize(read_structures(args.source, **_read_kwargs(args)))
+        with progress_bar(args, "reading and validating") as progress:
+            report = summarize(read_structures(args.source, **_read_kwargs(args), progress=progress))
         report["cutoff"] = None
         report["source"] = args.source
     if args.json:

@@ -11,7 +11,7 @@ import io as _io
 import json
 import logging
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -47,8 +47,12 @@ def read_structures(
     forces_key: str | None = None,
     stress_key: str | None = None,
     index: str = ":",
+    progress: Callable[[int, int | None], None] | None = None,
 ) -> list[Structure]:
-    """Read every frame of `path` as validated structures (energy and forces required, stress optional)."""
+    """Read every frame of `path` as validated structures (energy and forces required, stress optional).
+
+    `progress(done, total)` is called as frames are validated (total is None while an ase file is still being read).
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
@@ -60,11 +64,13 @@ def read_structures(
     elif kind == "db":
         structures = _read_db(path, energy_key, forces_key, stress_key)
     else:
-        structures = _read_ase(path, kind, energy_key, forces_key, stress_key, index)
+        structures = _read_ase(path, kind, energy_key, forces_key, stress_key, index, progress)
     if not structures:
         raise InputError(f"{path}: no structures")
-    for structure in structures:
+    for done, structure in enumerate(structures, start=1):
         validate_structure(structure, f"{path}: frame {structure.provenance['frame']}")
+        if progress is not None:
+            progress(done, len(structures))
     return structures
 
 
@@ -135,7 +141,7 @@ def _scalar(value: Any) -> Any:
     return None
 
 
-def _read_ase(path, format, energy_key, forces_key, stress_key, index) -> list[Structure]:
+def _read_ase(path, format, energy_key, forces_key, stress_key, index, progress) -> list[Structure]:
     """Frames one at a time (ase.io.iread), so a large file never holds all its Atoms objects at once."""
     from ase.io import iread
 
@@ -150,6 +156,8 @@ def _read_ase(path, format, energy_key, forces_key, stress_key, index) -> list[S
             kind = format or "format guessed by ase"
             raise InputError(f"{path}: frame {len(structures)}: cannot read ({kind}): {_one_line(error)}") from None
         structures.append(_from_ase_atoms(atoms, path, len(structures), energy_key, forces_key, stress_key))
+        if progress is not None and len(structures) % 100 == 0:
+            progress(len(structures), None)
     return structures
 
 
