@@ -79,3 +79,28 @@ def test_sigkill_of_the_whole_sweep_then_resume(tmp_path):
     table = collect(run_dir, coverage=False)
     assert len(table) == 4 and table["cell_id"].is_unique and (table["status"] == "done").all()
     assert table["val_loss"].notna().all()
+
+
+@pytest.mark.slow
+def test_cancel_stops_the_driver_and_a_rerun_finishes(tmp_path):
+    spec_path = tmp_path / "smoke.yaml"
+    spec_path.write_text((REPO / "experiments" / "smoke.yaml").read_text())
+    run_dir = tmp_path / "run"
+    folder = RunFolder(run_dir)
+    driver = start_driver(spec_path, run_dir)
+    deadline = time.time() + 600
+    while not (folder.exists() and training_started(folder)):
+        assert driver.poll() is None and time.time() < deadline
+        time.sleep(0.1)
+    cancel = subprocess.run([sys.executable, "-m", "scaling.cli", "sweep", "cancel", str(run_dir)],
+                            capture_output=True, text=True, timeout=120)
+    assert cancel.returncode == 0 and f"driver pid {driver.pid}" in cancel.stderr
+    driver.wait(timeout=60)  # the driver stopped, and with it its workers
+    status = sweep_status(run_dir)
+    assert status["counts"]["running"] == 0 and status["counts"]["pending"] >= 1
+    assert {c["reason"] for c in status["cells"] if c["status"] == "pending"} <= {"cancelled", None}
+    assert "cancelled" in {c["reason"] for c in status["cells"]}
+    rerun = subprocess.run([sys.executable, "-m", "scaling.cli", "-q", "sweep", "run", str(spec_path), "--out",
+                            str(run_dir)], capture_output=True, text=True, timeout=900)
+    assert rerun.returncode == 0, rerun.stderr
+    assert sweep_status(run_dir)["counts"]["done"] == 4

@@ -13,10 +13,12 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 from scaling.sweep.cellrun import run_cell
 from scaling.sweep.runfolder import RunFolder
@@ -146,10 +148,19 @@ class LocalPool:
         return outcomes
 
 
-def install_sigterm_as_interrupt() -> None:
-    """`sweep cancel` sends SIGTERM to the driver: turn it into KeyboardInterrupt so the workers are stopped."""
+@contextmanager
+def install_sigterm_as_interrupt() -> Iterator[None]:
+    """`sweep cancel` sends SIGTERM to the driver: while driving, turn it into KeyboardInterrupt so the workers are
+    stopped (LocalPool.terminate in a finally); the previous handler comes back afterwards."""
 
     def handler(signum, frame):
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, handler)
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -80,28 +80,26 @@ def run_sweep(spec: SweepSpec, run_dir: str | os.PathLike | None = None, executo
 def _run_here(folder: RunFolder, spec: SweepSpec, kind: str, report: RunReport, progress, data_progress) -> RunReport:
     from scaling.sweep.local import LocalPool, available_cores, install_sigterm_as_interrupt, run_inline
 
-    install_sigterm_as_interrupt()
     on_progress = (lambda: progress(folder)) if progress else None
-    if kind == "inline":
-        prepare_data(folder, spec, progress=data_progress)
-        todo, report.skipped_done, report.skipped_active = cells_to_run(folder)
-        report.submitted = todo
-        run_inline(folder, todo, device=spec.executor.local.device, on_progress=on_progress)
-        return report
-    settings = spec.executor.local
-    cores = available_cores()
-    n_cells = len(spec.cells())
-    max_parallel = min(settings.max_parallel or cores, n_cells)
-    pool = LocalPool(max_parallel=max_parallel, threads=max(1, cores // max_parallel))
-    pool.start()  # workers import torch while the data is built
-    try:
-        prepare_data(folder, spec, progress=data_progress)
-        todo, report.skipped_done, report.skipped_active = cells_to_run(folder)
-        report.submitted = todo
-        if todo:
-            pool.run(folder, todo, device=settings.device, on_progress=on_progress)
-    finally:
-        pool.terminate()
+    todo, report.skipped_done, report.skipped_active = cells_to_run(folder)
+    report.submitted = todo
+    with install_sigterm_as_interrupt():
+        if kind == "inline":
+            prepare_data(folder, spec, progress=data_progress)
+            run_inline(folder, todo, device=spec.executor.local.device, on_progress=on_progress)
+            return report
+        if not todo:
+            prepare_data(folder, spec, progress=data_progress)
+            return report
+        cores = available_cores()
+        max_parallel = min(spec.executor.local.max_parallel or cores, len(todo))
+        pool = LocalPool(max_parallel=max_parallel, threads=max(1, cores // max_parallel))
+        pool.start()  # workers import torch while the data is built
+        try:
+            prepare_data(folder, spec, progress=data_progress)
+            pool.run(folder, todo, device=spec.executor.local.device, on_progress=on_progress)
+        finally:
+            pool.terminate()
     return report
 
 
