@@ -91,3 +91,16 @@ def test_smoke_sweep_on_slurm_survives_preemption(slurm_cluster, tmp_path):
     assert "requeuing (restart 1" in log and f"at epoch {second['epochs_before']}" in log
     table = collect(run_dir, coverage=False)
     assert len(table) == 4 and (table["status"] == "done").all() and table["val_loss"].notna().all()
+
+
+def test_requeues_stop_at_the_cap(monkeypatch, tmp_path):
+    """CellBatch.checkpoint (what submitit calls on USR2) requeues until SLURM_RESTART_COUNT reaches max_requeues."""
+    from scaling.sweep.slurm import CellBatch
+
+    batch = CellBatch(str(tmp_path), device="cpu", threads=1, max_requeues=2)
+    for restarts, requeued in ((0, True), (1, True), (2, False), (5, False)):
+        monkeypatch.setenv("SLURM_RESTART_COUNT", str(restarts))
+        delayed = batch.checkpoint(["cell-a", "cell-b"])
+        assert (delayed is not None) == requeued
+        if delayed is not None:
+            assert delayed.function is batch and delayed.args == (["cell-a", "cell-b"],)
