@@ -41,18 +41,20 @@ def test_train_hits_params_and_calculator_forces_match_energy_gradient(store, st
     assert abs(result["n_params"] - 20000) <= 0.05 * 20000
 
     atoms = structures[0].copy()
-    atoms.calc = ScalingCalculator(out / "best.pt")
+    calculator = ScalingCalculator(out / "best.pt", dtype="float64")  # float64: finite differences resolve it
+    atoms.calc = calculator
     forces = atoms.get_forces()
-    h = 1e-3
+    h = 1e-4
     for atom, axis in [(0, 0), (1, 2), (len(atoms) - 1, 1)]:
         energies = []
         for sign in (1, -1):
             moved = atoms.copy()
-            moved.calc = ScalingCalculator(out / "best.pt")
+            moved.calc = calculator
             moved.positions[atom, axis] += sign * h
             energies.append(moved.get_potential_energy())
-        assert forces[atom, axis] == pytest.approx(-(energies[0] - energies[1]) / (2 * h), rel=2e-2, abs=2e-3)
-    assert atoms.get_stress().shape == (6,)
+        assert forces[atom, axis] == pytest.approx(-(energies[0] - energies[1]) / (2 * h), rel=1e-6, abs=1e-8)
+    if atoms.pbc.all():
+        assert atoms.get_stress().shape == (6,)
 
 
 @pytest.mark.slow

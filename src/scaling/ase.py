@@ -14,7 +14,8 @@ from scaling.models.potential import EV_PER_A3_TO_GPA
 class ScalingCalculator(Calculator):
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
 
-    def __init__(self, path, device: str = "cpu", **kwargs):
+    def __init__(self, path, device: str = "cpu", dtype: str = "float32", **kwargs):
+        """`path`: best.pt or checkpoint.pt of a run; dtype "float64" gives energies smooth to finite differences."""
         import torch
 
         from scaling.models.potential import ModelConfig, Potential
@@ -22,7 +23,8 @@ class ScalingCalculator(Calculator):
 
         super().__init__(**kwargs)
         saved = load(path, device)
-        self.model = Potential(ModelConfig(**saved["model_config"])).to(device)
+        self.dtype = getattr(torch, dtype)
+        self.model = Potential(ModelConfig(**saved["model_config"])).to(device=device, dtype=self.dtype)
         self.model.load_state_dict(saved["model"])
         self.model.eval()
         for parameter in self.model.parameters():
@@ -31,13 +33,18 @@ class ScalingCalculator(Calculator):
         self.cutoff = self.model.config.cutoff
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        import torch
+
         from scaling.models.graph import atoms_to_data
 
         super().calculate(atoms, properties, system_changes)
         data = atoms_to_data(self.atoms, self.cutoff).to(self.device)
+        data.pos = torch.as_tensor(self.atoms.positions, dtype=self.dtype, device=self.device)
+        data.cell = torch.as_tensor(self.atoms.cell.array, dtype=self.dtype, device=self.device).view(1, 3, 3)
+        data.cell_shift = data.cell_shift.to(self.dtype)
         periodic = bool(self.atoms.pbc.all()) and self.atoms.get_volume() > 0
         prediction = self.model(data, forces=True, stress=periodic)
-        energy = float(prediction.energy.sum())
+        energy = float(prediction.energy.detach().sum())
         self.results["energy"] = energy
         self.results["free_energy"] = energy
         self.results["forces"] = prediction.forces.detach().cpu().double().numpy()
