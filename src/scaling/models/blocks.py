@@ -147,7 +147,8 @@ class ThreeBodyFilter(nn.Module):
 
     def triplet_basis(self, vectors: Tensor, lengths: Tensor, triplets: Triplets) -> Tensor:
         """[T, n_angular * n_radial]: the per-triplet basis with both envelopes; it does not depend on the layer."""
-        cos_angle = (vectors[triplets.ij] * vectors[triplets.ik]).sum(-1) / (lengths[triplets.ij] * lengths[triplets.ik])
+        first, second = vectors[triplets.ij], vectors[triplets.ik]
+        cos_angle = (first * second).sum(-1) / (lengths[triplets.ij] * lengths[triplets.ik])
         angular = legendre(cos_angle.clamp(-1.0, 1.0), self.n_angular)
         radial = self.basis(lengths[triplets.ik])
         smooth = self.envelope(lengths[triplets.ij]) * self.envelope(lengths[triplets.ik])

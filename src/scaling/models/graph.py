@@ -33,7 +33,8 @@ def atoms_to_data(atoms, cutoff: float, energy=None, forces=None, stress=None) -
         cell_shift=torch.as_tensor(shifts, dtype=torch.float32),
         energy=torch.tensor([0.0 if energy is None else float(energy)], dtype=torch.float32),
         forces=torch.as_tensor(np.zeros((n, 3)) if forces is None else np.asarray(forces), dtype=torch.float32),
-        stress=torch.as_tensor(np.zeros((3, 3)) if stress is None else np.asarray(stress), dtype=torch.float32).view(1, 3, 3),
+        stress=torch.as_tensor(np.zeros((3, 3)) if stress is None else np.asarray(stress), dtype=torch.float32)
+        .view(1, 3, 3),
         has_stress=torch.tensor([has_stress]),
         idx=torch.tensor([0]),
     )

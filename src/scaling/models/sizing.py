@@ -37,7 +37,9 @@ def _closest_width(base: ModelConfig, target: int) -> ModelConfig:
     return min(candidates, key=lambda c: abs(count_parameters(c) - target))
 
 
-def size_model(target: int, base: ModelConfig, fit_depth: bool = False, aspect: float = 32.0) -> tuple[ModelConfig, int]:
+def size_model(
+    target: int, base: ModelConfig, fit_depth: bool = False, aspect: float = 32.0
+) -> tuple[ModelConfig, int]:
     """(config, exact count) with the width chosen to hit `target` parameters.
 
     With fit_depth, each depth in DEPTH_CHOICES gets its best width and the depth whose width/depth ratio is closest

@@ -54,7 +54,7 @@ class TrainConfig:
     max_epochs: int = 100
     max_steps: int | None = None
     max_seconds: float | None = None  # wall-clock training budget (checked between steps)
-    max_cpu_seconds: float | None = None  # CPU-time budget of the training process (all its threads), for shared machines
+    max_cpu_seconds: float | None = None  # CPU-time budget of this process (all threads), for shared machines
     patience: int = 20  # early stopping: epochs without a better validation loss
     # machinery
     checkpoint_every_steps: int = 200

@@ -88,7 +88,9 @@ def load_run_data(config: TrainConfig) -> RunData:
             raise InputError(f"{config.test_store}: not a graph store (no manifest.json)")
         test_store = GraphStore(config.test_store)
         if abs(test_store.cutoff - store.cutoff) > 1e-9:
-            raise InputError(f"{config.test_store}: cutoff {test_store.cutoff} differs from {config.store}'s {store.cutoff}")
+            raise InputError(
+                f"{config.test_store}: cutoff {test_store.cutoff} differs from {config.store}'s {store.cutoff}"
+            )
         test = StoreSet(test_store, np.arange(len(test_store)))
         elements |= set(test_store.elements)
     else:
