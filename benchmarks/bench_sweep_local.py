@@ -85,6 +85,7 @@ def main() -> None:
     sweep_wall = sweep_end - sweep_start
     worker_cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     busy = sum(s["finished_at"] - s["picked_at"] for s in states)
+    train_cpu = sum(folder.read_result(c)["cpu_seconds"] for c in folder.cell_ids())
     workers = len(by_worker)
     shutil.rmtree(run_dir, ignore_errors=True)
 
@@ -97,8 +98,9 @@ def main() -> None:
     print(f"    dispatch {stats(dispatch)}; startup in worker {stats(startup)}")
     print(f"  reference: fresh interpreter importing scaling.train: {fresh_import:.2f} s "
           f"(mean overhead = {sum(overheads) / len(overheads) / fresh_import:.2f}x that)")
-    print(f"  CPU utilisation of the sweep phase: {worker_cpu / (sweep_wall * cores):.0%} of {cores} cores "
-          f"(worker CPU {worker_cpu:.1f} s incl. their imports); busy fraction {busy / (sweep_wall * workers):.0%}")
+    print(f"  CPU utilisation of the sweep phase: {train_cpu / (sweep_wall * cores):.0%} of {cores} cores by the cells' "
+          f"own CPU time ({train_cpu:.1f} s); all worker CPU incl. imports / whole run: "
+          f"{worker_cpu / (wall_total * cores):.0%}; busy fraction {busy / (sweep_wall * workers):.0%}")
 
 
 if __name__ == "__main__":
