@@ -33,7 +33,7 @@ def training_started(folder: RunFolder) -> bool:
 @pytest.mark.slow
 def test_sigkill_of_the_whole_sweep_then_resume(tmp_path):
     seed = int(os.environ.get("SCALING_KILL_SEED", random.randrange(1_000_000)))
-    delay = random.Random(seed).uniform(0.0, 4.0)
+    delay = random.Random(seed).uniform(0.0, 2.0)
     spec_path = tmp_path / "smoke.yaml"
     spec_path.write_text((REPO / "experiments" / "smoke.yaml").read_text())
     run_dir = tmp_path / "run"
