@@ -123,8 +123,8 @@ def plot_fit1d(
     fits: the data alone, one series per group). This is what `scaling fit --plot OUT.pdf` draws."""
     fits = list((fit_json or {}).get("fits") or [])
     points = seed_summary(as_frame(table), [*group, x], y)
-    series = fits or [{"group": dict(zip(group, key if isinstance(key, tuple) else (key,)))}
-                      for key in (points.groupby(list(group)).groups if group else [()])]
+    keys = points[list(group)].drop_duplicates().itertuples(index=False, name=None) if group else [()]
+    series = fits or [{"group": dict(zip(group, key))} for key in keys]
     numeric = [numeric_group_value(s.get("group")) for s in series]
     ordered = all(v is not None for v in numeric) and len(series) > 1
     colours = style.ordered_colors(len(series)) if ordered else style.categorical_colors(len(series))
@@ -494,7 +494,7 @@ def _exponents_2d(ax, entry: dict, columns: dict) -> None:
             yerr = np.abs(np.vstack([value - ci[:, 0], ci[:, 1] - value]))
         d_value = per_n[f"d_{key}"]
         ax.errorbar(n * offsets[k], value, yerr=yerr, fmt="o-", ms=3, lw=0.9, color=colour,
-                    label=f"at $D$ = {style.compact_number(d_value)} (95% CI)" if ci else
+                    label=f"at $D$ = {style.compact_number(d_value)} (95% CI)" if yerr is not None else
                     f"at $D$ = {style.compact_number(d_value)}")
     asymptotic = (entry.get("exponents") or {}).get("D", [])
     for i, value in enumerate(asymptotic):

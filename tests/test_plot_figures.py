@@ -1,0 +1,86 @@
+"""`scaling plot` and the figure functions: files written as PDF + 300 dpi PNG, labels with units, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scaling.analysis.fitting import fit
+from scaling.analysis.laws import get_law
+from scaling.cli import main
+from scaling.plot import style
+from tests.test_fit2d_cli import _write_grid
+
+
+@pytest.fixture(scope="module")
+def fit2d_json(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("fit2d")
+    table = _write_grid(folder / "grid.csv")
+    out = folder / "fit.json"
+    assert main(["-q", "fit2d", str(table), "--n", "n_params", "--d", "train_size", "--y", "val_loss",
+                 "--law", "kaplan-broken", "--bootstrap", "30", "--json", str(out)]) == 0
+    return out, table
+
+
+def _png_dpi(path) -> float:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return float(image.info["dpi"][0])
+
+
+def test_each_2d_kind_writes_pdf_and_png(fit2d_json, tmp_path):
+    fit_path, _ = fit2d_json
+    for kind in ("surface", "data", "params", "residuals", "exponents"):
+        out = tmp_path / f"{kind}.pdf"
+        assert main(["-q", "plot", "--fit", str(fit_path), "--kind", kind, "--out", str(out)]) == 0
+        assert out.read_bytes().startswith(b"%PDF")
+        assert round(_png_dpi(out.with_suffix(".png"))) == style.PNG_DPI
+
+
+def test_one_axis_fit_and_table_only(tmp_path, fit2d_json):
+    _, table = fit2d_json
+    import pandas as pd
+
+    frame = pd.read_csv(table)
+    fits = []
+    for n, rows in frame.groupby("n_params"):
+        means = rows.groupby("train_size")["val_loss"].mean()
+        result = fit(get_law("power+floor"), means.index.to_numpy(float), means.to_numpy())
+        fits.append({"group": {"n_params": int(n)}, "law": "power+floor", "params": result.params,
+                     "stderr": result.stderr, "exponents": result.exponents, "breaks": [], "breaks_ci95": []})
+    fit_path = tmp_path / "fit1d.json"
+    fit_path.write_text(json.dumps({"fits": fits}))
+    common = ["--table", str(table), "--x", "train_size", "--y", "val_loss", "--group", "n_params"]
+    assert main(["-q", "plot", "--fit", str(fit_path), *common, "--out", str(tmp_path / "a.pdf")]) == 0
+    assert main(["-q", "plot", "--fit", str(fit_path), *common, "--kind", "residuals",
+                 "--out", str(tmp_path / "r.pdf")]) == 0
+    assert main(["-q", "plot", "--fit", str(fit_path), "--kind", "exponents", "--out", str(tmp_path / "e.pdf")]) == 0
+    assert main(["-q", "plot", *common, "--out", str(tmp_path / "points")]) == 0
+    for name in ("a", "r", "e", "points"):
+        assert (tmp_path / f"{name}.pdf").exists() and (tmp_path / f"{name}.png").exists()
+
+
+def test_axis_labels_carry_units():
+    assert style.axis_label("test_energy_mae") == "energy MAE (eV/atom)"
+    assert style.axis_label("test_force_mae") == "force MAE (eV/Å)"
+    assert style.axis_label("test_stress_mae") == "stress MAE (GPa)"
+    assert style.axis_label("val_loss", "meV/atom") == "validation loss (meV/atom)"
+    assert len(set(style.ordered_colors(7))) == 7
+
+
+@pytest.mark.parametrize("content, message", [("not json", "not a JSON"), ('{"fits": []}', "'fits'")])
+def test_bad_fit_json_exits_2(tmp_path, capsys, content, message):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    out = tmp_path / "x.pdf"
+    assert main(["plot", "--fit", str(path), "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_missing_column_exits_2(fit2d_json, tmp_path, capsys):
+    _, table = fit2d_json
+    assert main(["plot", "--table", str(table), "--x", "nope", "--y", "val_loss", "--out", str(tmp_path / "x")]) == 2
+    assert "'nope' not found" in capsys.readouterr().err
