@@ -114,7 +114,7 @@ def chinchilla(folder: Path, out: Path, rows: list[str]) -> None:
     for name, value in CHINCHILLA.items():
         _row(rows, "Chinchilla (Hoffmann recipe)", "240 points", name, value, entry["params"][name], 4)
     for name, value in CHINCHILLA_SE.items():
-        _row(rows, "Chinchilla bootstrap SE", "replication vs ours (wild)", name, value,
+        _row(rows, "Chinchilla bootstrap SE", "replication (pairs) vs ours (residuals)", name, value,
              entry["bootstrap"]["stderr"][name], 4)
     plot_fit2d_all(doc, out / "chinchilla.pdf")
 

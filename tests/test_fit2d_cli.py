@@ -58,7 +58,7 @@ def test_json_contract_and_recovery(tmp_path):
     assert entry["compute_optimal"] is None  # kaplan-broken is not additive
 
 
-def test_chinchilla_without_seeds_uses_wild_bootstrap_and_frontier(tmp_path):
+def test_chinchilla_without_seeds_uses_residual_bootstrap_and_frontier(tmp_path):
     rng = np.random.default_rng(1)
     path = tmp_path / "chin.csv"
     n = np.exp(rng.uniform(np.log(1e7), np.log(1e10), 60))
@@ -69,7 +69,7 @@ def test_chinchilla_without_seeds_uses_wild_bootstrap_and_frontier(tmp_path):
     assert main(["-q", "fit2d", str(path), "--n", "N", "--d", "D", "--y", "loss", "--loss", "huber",
                  "--bootstrap", "40", "--json", str(out)]) == 0
     (entry,) = json.loads(out.read_text())["fits"]
-    assert entry["bootstrap"]["method"] == "wild"
+    assert entry["bootstrap"]["method"] == "residuals"
     assert entry["params"]["alpha"] == pytest.approx(0.35, abs=0.05)
     optimal = entry["compute_optimal"]
     assert len(optimal["C"]) == len(optimal["n_opt"]) == 9

@@ -49,7 +49,7 @@ def register(subparsers) -> None:
     parser.add_argument("--weights", choices=("none", "seed-std"), default="none",
                         help="weight residuals by 1/seed std (needs >= 2 seeds per point)")
     parser.add_argument("--bootstrap", type=int, default=0, metavar="N",
-                        help="bootstrap replicates for 95%% intervals (seed resampling, or wild with one seed)")
+                        help="bootstrap replicates for 95%% intervals (seed resampling, or residual resampling with one seed)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the bootstrap (default 0)")
     parser.add_argument("--starts", type=int, default=24, metavar="S",
                         help="best-ranked starting points optimised per fit (default 24)")
