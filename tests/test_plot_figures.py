@@ -10,7 +10,7 @@ from scaling.analysis.fitting import fit
 from scaling.analysis.laws import get_law
 from scaling.cli import main
 from scaling.plot import style
-from tests.test_fit2d_cli import _write_grid
+from test_fit2d_cli import _write_grid
 
 
 @pytest.fixture(scope="module")
