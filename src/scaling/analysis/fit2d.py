@@ -34,7 +34,7 @@ CROSSOVER_DEFINITION = (
 
 @dataclass(frozen=True)
 class Fit2DSettings:
-    """How `scaling fit2d` fits: the law, residual space, loss, weights, bootstrap size and seed."""
+    """How `scaling fit2d` fits: the law, residual space, loss, weights, bootstrap size, method and seed."""
 
     law: str = "chinchilla"
     space: str = "log"
@@ -44,6 +44,7 @@ class Fit2DSettings:
     bootstrap: int = 0
     seed: int = 0
     n_starts: int = 24
+    bootstrap_method: str = "auto"
 
 
 def fit2d_table(
@@ -70,7 +71,7 @@ def fit2d_table(
         "settings": {
             "law": settings.law, "space": settings.space, "loss": settings.loss, "huber_delta": settings.huber_delta,
             "huber_reduction": "sum", "weights": settings.weights, "bootstrap": settings.bootstrap,
-            "seed": settings.seed,
+            "bootstrap_method": settings.bootstrap_method, "seed": settings.seed,
         },
         "fits": fits,
     }
@@ -107,7 +108,8 @@ def fit_surface(curve: Curve, settings: Fit2DSettings, progress: Callable[[int],
                  huber_delta=settings.huber_delta, huber_reduction="sum", n_starts=settings.n_starts)
     boot = None
     if settings.bootstrap > 0:
-        boot = bootstrap(result, curve, n_boot=settings.bootstrap, seed=settings.seed, sigma=sigma, progress=progress)
+        boot = bootstrap(result, curve, n_boot=settings.bootstrap, seed=settings.seed, sigma=sigma, progress=progress,
+                         method=settings.bootstrap_method)
     return _record(curve, result, boot)
 
 

@@ -14,6 +14,12 @@ degrees of freedom of the data (see `_dof_estimator`; n-k for the residual boots
 bootstrap treats the observed spread as the true one. Positive-scale parameters (breaks, amplitudes, sharpness)
 are widened in log space, so their intervals are asymmetric. `CALIBRATION` records the measured coverage.
 
+Pairs (`method="pairs"`): the points of the curve, rows (x, y[, sigma]) with y the seed mean, are drawn with
+replacement (case resampling, as Besiroglu et al.'s Chinchilla replication), a draw with no more distinct points than
+free parameters being redrawn. Their intervals are plain percentile intervals and their standard errors plain
+standard deviations over the replicates, with no t widening: that is what the replication reports, and the point
+resampling already carries the design's variability (it is not calibrated on the acceptance family like "auto").
+
 All replicates are solved as one batch (`scaling.analysis.optimize`), started from the best fit.
 """
 
@@ -28,6 +34,9 @@ import numpy as np
 from scaling.analysis.fitting import FitResult, Problem, natural_jacobian
 from scaling.analysis.optimize import levenberg_marquardt
 from scaling.analysis.table import Curve
+from scaling.errors import InputError
+
+METHODS = ("auto", "pairs")
 
 Z_975 = 1.959963984540054
 # Two-sided 97.5% quantiles of Student's t for 1..30 degrees of freedom (beyond 30, a close approximation is used).
@@ -57,7 +66,7 @@ class BootstrapResult:
     exponents_ci95: list[tuple[float, float]]
     breaks_ci95: list[tuple[float, float]]
     samples: np.ndarray  # [n_valid, P]
-    method: str  # "seeds" or "residuals"
+    method: str  # "seeds", "residuals" or "pairs"
     n_valid: int
     widening: float
 
@@ -81,6 +90,30 @@ def resample(curve: Curve, result: FitResult, n_boot: int, rng: np.random.Genera
     pool = inflate * (residuals - residuals.mean())
     noise = pool[rng.integers(0, n, size=(n_boot, n))]
     return (np.exp(fitted + noise) if log else fitted + noise), "residuals", n - k
+
+
+def pairs_indices(n: int, k: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices [n_boot, n] of the points each pairs replicate draws with replacement; a draw with at most `k`
+    distinct points (too few to determine k free parameters) is redrawn."""
+    index = rng.integers(0, n, size=(n_boot, n))
+    if n <= k:
+        return index
+    for _ in range(100):
+        short = np.array([len(np.unique(row)) <= k for row in index])
+        if not short.any():
+            break
+        index[short] = rng.integers(0, n, size=(int(short.sum()), n))
+    return index
+
+
+def _pairs_residuals(problem: Problem, index: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """Residuals of replicate `rows` on its drawn points: the law is evaluated at the curve's points once and the
+    residuals gathered by `index`, so duplicates count once per draw for least squares and Huber alike."""
+
+    def residuals(u: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return np.take_along_axis(problem.residuals(u, np.zeros_like(rows)), index[rows], axis=1)
+
+    return residuals
 
 
 def replicate_starts(problem: Problem, result: FitResult, n_alternatives: int = 2) -> np.ndarray:
@@ -115,18 +148,29 @@ def bootstrap(
     sigma: np.ndarray | None = None,
     progress: Callable[[int], None] | None = None,
     chunk: int = 250,
+    method: str = "auto",
 ) -> BootstrapResult:
-    """Bootstrap the fit `result` of `curve` (with the same options and weights `sigma`): 95% intervals."""
+    """Bootstrap the fit `result` of `curve` (with the same options and weights `sigma`): 95% intervals.
+    method: "auto" (seeds within each x, else pooled residuals; calibrated) or "pairs" (points drawn with
+    replacement; plain percentile intervals)."""
+    if method not in METHODS:
+        raise InputError(f"--bootstrap-method {method!r}: choose from {', '.join(METHODS)}")
     rng = np.random.default_rng(seed)
-    replicates, method, dof = resample(curve, result, n_boot, rng)
-    problem = Problem(result.law, curve.x, replicates, sigma, result.options)
+    if method == "pairs":
+        problem = Problem(result.law, curve.x, curve.y, sigma, result.options)
+        residual_fn = _pairs_residuals(problem, pairs_indices(len(curve.y), len(problem.pmap.free_index), n_boot, rng))
+        dof = len(curve.y) - result.k
+    else:
+        replicates, method, dof = resample(curve, result, n_boot, rng)
+        problem = Problem(result.law, curve.x, replicates, sigma, result.options)
+        residual_fn = problem.residuals
     starts = replicate_starts(problem, result)
     n_starts = len(starts)
     solved = []
     for first in range(0, n_boot, chunk):
         rows = np.arange(first, min(first + chunk, n_boot))
         u0 = np.tile(starts, (len(rows), 1))
-        solution = levenberg_marquardt(problem.residuals, u0, np.repeat(rows, n_starts),
+        solution = levenberg_marquardt(residual_fn, u0, np.repeat(rows, n_starts),
                                        result.options.loss, result.options.huber_delta)
         cost = np.where(np.isfinite(solution.cost), solution.cost, np.inf).reshape(len(rows), n_starts)
         best = np.argmin(cost, axis=1)
@@ -144,7 +188,7 @@ def bootstrap(
     def interval(fn, index, estimate, values, log):
         if np.ptp(values) == 0:
             return (float(estimate), float(estimate))
-        widening = t_975(dof_of(_gradient(fn, index, result.theta, free))) / Z_975
+        widening = 1.0 if method == "pairs" else t_975(dof_of(_gradient(fn, index, result.theta, free))) / Z_975
         widenings.append(widening)
         return _interval(estimate, values, log, widening)
 

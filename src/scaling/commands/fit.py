@@ -31,6 +31,9 @@ def register(subparsers) -> None:
     parser.add_argument("--loss", default="lsq", choices=("lsq", "huber"), help="least squares or Huber")
     parser.add_argument("--huber-delta", type=float, default=1e-3, metavar="D", help="Huber delta on the residuals")
     parser.add_argument("--bootstrap", type=int, default=0, metavar="N", help="bootstrap replicates for 95%% intervals")
+    parser.add_argument("--bootstrap-method", default="auto", choices=("auto", "pairs"),
+                        help="auto: seeds within each x, else pooled residuals, t-calibrated (default); "
+                             "pairs: resample the points with replacement, plain percentile intervals")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (default 0)")
     parser.add_argument("--holdout-last", type=int, default=0, metavar="K", help="hold out the K largest x per group")
     parser.add_argument("--select", action="store_true", help="fit the candidate laws and rank them by AICc (BIC)")
@@ -183,7 +186,8 @@ def _prepare(curve, args, path):
 def _run_bootstraps(args, jobs, results, bootstrap):
     total = len(jobs) * args.bootstrap
     if not _progress_enabled(args):
-        return [bootstrap(r, c, n_boot=args.bootstrap, seed=args.seed, sigma=s) for (c, _, _, _, s), r in zip(jobs, results)]
+        return [bootstrap(r, c, n_boot=args.bootstrap, seed=args.seed, sigma=s, method=args.bootstrap_method)
+                for (c, _, _, _, s), r in zip(jobs, results)]
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -193,7 +197,7 @@ def _run_bootstraps(args, jobs, results, bootstrap):
         task = progress.add_task("bootstrap", total=total)
         for (curve, _, _, _, sigma), result in zip(jobs, results):
             boots.append(bootstrap(result, curve, n_boot=args.bootstrap, seed=args.seed, sigma=sigma,
-                                   progress=lambda n: progress.advance(task, n)))
+                                   progress=lambda n: progress.advance(task, n), method=args.bootstrap_method))
     return boots
 
 

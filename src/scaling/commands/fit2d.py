@@ -50,6 +50,9 @@ def register(subparsers) -> None:
                         help="weight residuals by 1/seed std (needs >= 2 seeds per point)")
     parser.add_argument("--bootstrap", type=int, default=0, metavar="N",
                         help="bootstrap replicates for 95%% intervals (seed resampling, or residual resampling with one seed)")
+    parser.add_argument("--bootstrap-method", choices=("auto", "pairs"), default="auto",
+                        help="auto: seeds within each point, else pooled residuals, t-calibrated (default); "
+                             "pairs: resample the points with replacement, plain percentile intervals and SEs")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the bootstrap (default 0)")
     parser.add_argument("--starts", type=int, default=24, metavar="S",
                         help="best-ranked starting points optimised per fit (default 24)")
@@ -75,7 +78,8 @@ def run(args) -> int:
     if args.starts < 1:
         raise InputError(f"--starts must be >= 1, got {args.starts}")
     settings = Fit2DSettings(law=args.law, space=args.space, loss=args.loss, huber_delta=args.huber_delta,
-                             weights=args.weights, bootstrap=args.bootstrap, seed=args.seed, n_starts=args.starts)
+                             weights=args.weights, bootstrap=args.bootstrap, seed=args.seed, n_starts=args.starts,
+                             bootstrap_method=args.bootstrap_method)
     show_progress = args.bootstrap > 0 and not args.quiet and not os.environ.get("CI") and sys.stderr.isatty()
     if show_progress:
         from rich.progress import Progress
