@@ -1,13 +1,14 @@
 """Mixed reference surfaces, caught and corrected: a Ni/O demonstration built from EMT.
 
-The "true" surface is EMT. The mixed dataset mimics Materials Project's selective Hubbard U: every cell holding O is
-labelled "PBE+U" and its energy raised by a constant SHIFT per Ni atom; O-free cells stay "PBE". A small paired file
-holds some O-containing cells under the plain setting. The script then
+The "true" surface is EMT. The mixed dataset mimics Materials Project's selective Hubbard U: every cell holding Ni
+and O is labelled "PBE+U" and its energy raised by a constant SHIFT per Ni atom; the other cells (Ni metal and the O2
+reference) stay "PBE". A small paired file holds some Ni+O cells under the plain setting. The script then
 1. runs `scaling data check` on the mixture (it must flag the selective-U pattern),
 2. runs `scaling data correct` with the paired file (the fitted shift must match SHIFT within 1 meV/atom),
 3. trains the same small potential on the mixed and on the corrected data (scaling.train.run_training), and
 4. compares both with EMT: energy errors of held-out cells with and without O, and the binding curve of an O atom
-   approaching a Ni(111) slab (fcc hollow), which the mixed model bends.
+   approaching a Ni(111) slab (fcc hollow) relative to the separated slab and atom, which the mixed model turns
+   repulsive.
 Outputs: results/provenance/{check.json, correct.json, summary.json, provenance_demo.pdf/.png}.
 
     python analysis/provenance_demo.py [--out results/provenance] [--work /tmp/provenance_demo] [--max-steps 1500]
@@ -67,10 +68,16 @@ def _bulk_with_oxygen(rng) -> Atoms:
     return atoms + Atoms(f"O{len(chosen)}", positions=sites)
 
 
+def _oxygen_molecule(rng) -> Atoms:
+    """O2 in a 10 A box: the O reference, computed without U as in Materials Project (no U metal in the cell)."""
+    return Atoms("O2", positions=[[5, 5, 5], [5, 5, 5 + rng.uniform(1.0, 1.8)]], cell=[10, 10, 10], pbc=True)
+
+
 def build_dataset(n_per_kind: int, seed: int) -> list[Atoms]:
-    """Ni bulk, Ni(111) slabs, O on the slab at 0.9-4.5 A, Ni bulk with interstitial O; rattled, EMT-labelled."""
+    """Ni bulk, Ni(111) slabs, O on the slab at 0.9-4.5 A, Ni bulk with interstitial O, O2; rattled, EMT-labelled."""
     rng = np.random.default_rng(seed)
-    makers = [(_bulk, 0.08), (lambda r: _slab(), 0.08), (_slab_with_oxygen, 0.05), (_bulk_with_oxygen, 0.05)]
+    makers = [(_bulk, 0.08), (lambda r: _slab(), 0.08), (_slab_with_oxygen, 0.05), (_bulk_with_oxygen, 0.05),
+              (_oxygen_molecule, 0.02)]
     frames = []
     for make, rattle in makers:
         frames += [_labelled(make(rng), rng, rattle) for _ in range(n_per_kind)]
@@ -128,8 +135,13 @@ def _energies(model: Path, frames: list[Atoms]) -> np.ndarray:
 
 
 def binding_curve(model: Path | None) -> np.ndarray:
-    """E(h) - E(h_max) of O above the fcc hollow of Ni(111), from EMT (model None) or a trained potential."""
-    frames = []
+    """E(slab + O at h) - E(clean slab) - E(O2)/2 above the fcc hollow of Ni(111), in eV (O2 at 1.4 A, in a box).
+
+    From EMT (model None) or a trained potential. The references hold no O next to Ni, so a model that learned the
+    U step as an O-Ni interaction shows it here as a shifted, weaker or repulsive adsorption curve.
+    """
+    oxygen = Atoms("O2", positions=[[5, 5, 5], [5, 5, 6.4]], cell=[10, 10, 10], pbc=True)
+    frames = [_slab(), oxygen]
     for height in HEIGHTS:
         slab = _slab()
         add_adsorbate(slab, "O", float(height), "fcc")
@@ -142,14 +154,14 @@ def binding_curve(model: Path | None) -> np.ndarray:
         energies = np.array(energies)
     else:
         energies = _energies(model, frames)
-    return energies - energies[-1]
+    return energies[2:] - energies[0] - energies[1] / 2
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="results/provenance")
     parser.add_argument("--work", default="/tmp/provenance_demo")
-    parser.add_argument("--n-per-kind", type=int, default=150, help="structures per kind (4 kinds)")
+    parser.add_argument("--n-per-kind", type=int, default=120, help="structures per kind (5 kinds)")
     parser.add_argument("--params", type=int, default=5000)
     parser.add_argument("--max-steps", type=int, default=1500)
     parser.add_argument("--threads", type=int, default=1)
@@ -160,7 +172,7 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
 
     frames = build_dataset(args.n_per_kind, args.seed)
-    has_oxygen = np.array([(a.numbers == 8).any() for a in frames])
+    has_oxygen = np.array([(a.numbers == 8).any() and (a.numbers == 28).any() for a in frames])  # the U cells
     mixed = work / "mixed.extxyz"
     write(mixed, [_with_setting(a, bool(o)) for a, o in zip(frames, has_oxygen)], format="extxyz")
     paired_frames = [_with_setting(a, False) for a, o in zip(frames, has_oxygen) if o][:20]
@@ -200,12 +212,13 @@ def main() -> int:
         "n_test": int(len(test)),
         "test_mean_error_vs_EMT_meV_per_atom": {
             name: {
-                "with_O": float(np.mean(e[has_oxygen[test]]) * 1e3),
-                "without_O": float(np.mean(e[~has_oxygen[test]]) * 1e3),
+                "Ni_with_O": float(np.mean(e[has_oxygen[test]]) * 1e3),
+                "other": float(np.mean(e[~has_oxygen[test]]) * 1e3),
             }
             for name, e in errors.items()
         },
-        "binding_energy_at_min_eV": {name: float(curve.min()) for name, curve in curves.items()},
+        "adsorption_energy_min_eV": {name: float(curve.min()) for name, curve in curves.items()},
+        "adsorption_energy_at_1.5A_eV": {name: float(curve[np.argmin(abs(HEIGHTS - 1.5))]) for name, curve in curves.items()},
         "binding_curve_heights_A": HEIGHTS.tolist(),
         "binding_curves_eV": {name: curve.tolist() for name, curve in curves.items()},
     }
@@ -227,7 +240,7 @@ def _plot(path: Path, curves: dict, errors: dict, with_oxygen: np.ndarray) -> No
             left.plot(HEIGHTS, curve, color=colors[name], label=labels.get(name, name), lw=1.5)
         left.axhline(0.0, color="0.6", lw=0.6)
         left.set_xlabel("O height above Ni(111) fcc hollow [A]")
-        left.set_ylabel("E(h) - E(5 A) [eV]")
+        left.set_ylabel("E(slab+O) - E(slab) - E(O2)/2 [eV]")
         left.legend(frameon=False)
         positions = []
         for k, name in enumerate(errors):
@@ -235,7 +248,7 @@ def _plot(path: Path, curves: dict, errors: dict, with_oxygen: np.ndarray) -> No
                 positions.append(k * 3 + j)
                 right.boxplot(errors[name][mask] * 1e3, positions=[k * 3 + j], widths=0.7, showfliers=False,
                               patch_artist=True, boxprops={"facecolor": colors[name], "alpha": 0.6})
-        right.set_xticks(positions, [f"{n}\n{'O-free' if j == 0 else 'with O'}" for n in errors for j in (0, 1)])
+        right.set_xticks(positions, [f"{n}\n{'no Ni+O' if j == 0 else 'Ni with O'}" for n in errors for j in (0, 1)])
         right.axhline(0.0, color="0.6", lw=0.6)
         right.set_ylabel("E_model - E_EMT [meV/atom]")
         save_figure(fig, path)
