@@ -14,6 +14,7 @@ from scipy.spatial.transform import Rotation
 from scaling.models.blocks import Triplets
 from scaling.models.graph import atoms_to_data
 from scaling.models.potential import ModelConfig, Potential
+from scaling.errors import InputError
 from scaling.models.sizing import count_parameters, size_model
 
 ARCHS = ("twobody", "threebody")
@@ -155,3 +156,11 @@ def test_only_the_three_body_model_sees_an_angle(arch):
         assert energies[0] == pytest.approx(energies[1], rel=1e-12)
     else:
         assert abs(energies[0] - energies[1]) > 1e-4
+
+
+def test_unreachable_parameter_target_is_bad_input():
+    base = ModelConfig(arch="twobody", width=1, depth=3, elements=(13, 28, 29, 47, 79))
+    with pytest.raises(InputError, match=r"params=100: no width/depth reaches 100 parameters"):
+        size_model(100, base)
+    with pytest.raises(InputError, match=r"params=0"):
+        size_model(0, base)

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import torch
 
+from scaling.errors import InputError
 from scaling.models.potential import ModelConfig, Potential
 
 TOLERANCE = 0.05
@@ -43,11 +44,11 @@ def size_model(
     """(config, exact count) with the width chosen to hit `target` parameters.
 
     With fit_depth, each depth in DEPTH_CHOICES gets its best width and the depth whose width/depth ratio is closest
-    to `aspect` (on a log scale) wins, among those within TOLERANCE of the target. Raises ValueError when no
+    to `aspect` (on a log scale) wins, among those within TOLERANCE of the target. Raises InputError when no
     candidate lands within TOLERANCE (a target too small for the element count and radial network).
     """
     if target <= 0:
-        raise ValueError(f"target parameter count must be positive, got {target}")
+        raise InputError(f"params={target}: the target parameter count must be positive")
     depths = DEPTH_CHOICES if fit_depth else (base.depth,)
     fits = []
     for depth in depths:
@@ -57,8 +58,8 @@ def size_model(
             fits.append((abs(math.log(config.width / (depth * aspect))), config, count))
     if not fits:
         smallest = count_parameters(replace(base, width=1, depth=min(depths)))
-        raise ValueError(
-            f"no width/depth reaches {target} parameters within {TOLERANCE:.0%} (smallest model has {smallest})"
+        raise InputError(
+            f"params={target}: no width/depth reaches {target} parameters within {TOLERANCE:.0%} (smallest model has {smallest})"
         )
     _, config, count = min(fits, key=lambda fit: fit[0])
     return config, count
