@@ -288,6 +288,18 @@ def summarise(problem: Problem, theta: np.ndarray) -> FitResult:
     )
 
 
+def central_gradient(fn, theta: np.ndarray, free) -> np.ndarray:
+    """d fn(theta) / d theta[free] by central differences, steps relative to each parameter's size."""
+    grad = np.zeros(len(free))
+    for j, i in enumerate(free):
+        h = 1e-6 * max(abs(theta[i]), 1e-8)
+        up, down = theta.copy(), theta.copy()
+        up[i] += h
+        down[i] -= h
+        grad[j] = (fn(up) - fn(down)) / (2 * h)
+    return grad
+
+
 def _reported_stderr(problem: Problem, theta, covariance, reported) -> dict[str, float | None]:
     """Free parameters from the covariance diagonal; derived ones (e.g. a tied amplitude) by the delta method;
     fixed ones None."""
@@ -304,13 +316,7 @@ def _reported_stderr(problem: Problem, theta, covariance, reported) -> dict[str,
             else:
                 out[name] = None
             continue
-        grad = np.zeros(len(free))
-        for j, i in enumerate(free):
-            h = 1e-6 * max(abs(theta[i]), 1e-8)
-            up, down = theta.copy(), theta.copy()
-            up[i] += h
-            down[i] -= h
-            grad[j] = (problem.law.report(up)[name] - problem.law.report(down)[name]) / (2 * h)
+        grad = central_gradient(lambda t: problem.law.report(t)[name], theta, free)
         var = float(grad @ covariance @ grad)
         out[name] = math.sqrt(var) if np.isfinite(var) and var >= 0 else None
     return out

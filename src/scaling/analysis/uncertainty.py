@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scaling.analysis.fitting import FitResult, Problem, natural_jacobian
+from scaling.analysis.fitting import FitResult, Problem, central_gradient, natural_jacobian
 from scaling.analysis.optimize import levenberg_marquardt
 from scaling.analysis.table import Curve
 from scaling.errors import InputError
@@ -188,7 +188,11 @@ def bootstrap(
     def interval(fn, index, estimate, values, log):
         if np.ptp(values) == 0:
             return (float(estimate), float(estimate))
-        widening = 1.0 if method == "pairs" else t_975(dof_of(_gradient(fn, index, result.theta, free))) / Z_975
+        if method == "pairs":
+            widening = 1.0
+        else:
+            gradient = central_gradient(lambda t: np.asarray(fn(t, None))[index], result.theta, free)
+            widening = t_975(dof_of(gradient)) / Z_975
         widenings.append(widening)
         return _interval(estimate, values, log, widening)
 
@@ -211,17 +215,6 @@ def bootstrap(
     widening = max(widenings, default=1.0)
     return BootstrapResult(params_ci95, exponents_ci95, breaks_ci95, samples, method, len(samples), widening)
 
-
-def _gradient(fn, index: int, theta: np.ndarray, free: np.ndarray) -> np.ndarray:
-    """d fn(theta)[index] / d theta[free] by central differences."""
-    grad = np.zeros(len(free))
-    for j, i in enumerate(free):
-        h = 1e-6 * max(abs(theta[i]), 1e-8)
-        up, down = theta.copy(), theta.copy()
-        up[i] += h
-        down[i] -= h
-        grad[j] = (np.asarray(fn(up, None))[index] - np.asarray(fn(down, None))[index]) / (2 * h)
-    return grad
 
 
 def _dof_estimator(result: FitResult, curve: Curve, sigma, method: str, dof: int) -> Callable[[np.ndarray], float]:
