@@ -61,10 +61,23 @@ class Law2D(Law):
         raise NotImplementedError
 
 
-class Chinchilla(Law2D):
+class AdditiveLaw2D(Law2D):
+    """A floor plus the two terms, `L = floor + n_term + d_term`, summed in log space (log-sum-exp)."""
+
+    floor_index: int
+
+    def log_evaluate(self, x, theta):
+        log_n, log_d = split_nd(x)
+        with np.errstate(divide="ignore"):
+            terms = np.logaddexp(self.log_n_term(log_n, theta), self.log_d_term(log_d, theta))
+            return np.logaddexp(np.log(_p(theta, self.floor_index)), terms)
+
+
+class Chinchilla(AdditiveLaw2D):
     """Hoffmann et al. (2022): `L = E + A/N^alpha + B/D^beta`."""
 
     name = "chinchilla"
+    floor_index = 0
     parameters = (
         Parameter("E", "log", 0.0, INF),
         Parameter("A", "log", 0.0, INF),
@@ -78,12 +91,6 @@ class Chinchilla(Law2D):
 
     def log_d_term(self, log_d, theta):
         return np.log(_p(theta, 2)) - _p(theta, 4) * log_d
-
-    def log_evaluate(self, x, theta):
-        log_n, log_d = split_nd(x)
-        with np.errstate(divide="ignore"):
-            terms = np.logaddexp(self.log_n_term(log_n, theta), self.log_d_term(log_d, theta))
-            return np.logaddexp(np.log(_p(theta, 0)), terms)
 
     def initial_guesses(self, x, y):
         """Hoffmann's grid of 4,500 starts: alpha, beta in {0, 0.5, .., 2}, e in {-1, -0.5, .., 1},
@@ -146,10 +153,11 @@ class KaplanBroken(Law2D):
         return {"N": [float(theta[0])], "D": [float(theta[1]), float(theta[2])]}
 
 
-class HoffmannBroken(Law2D):
+class HoffmannBroken(AdditiveLaw2D):
     """Grossmann et al., Hoffmann type: `L = L0 + (Nc/N)^aN + (Dc/D)^aD2*(1+Dc/D)^(aD1-aD2)`."""
 
     name = "hoffmann-broken"
+    floor_index = 5
     parameters = (
         Parameter("aN", "linear", 1e-3, 5.0),
         Parameter("aD1", "linear", 1e-3, 5.0),
@@ -170,12 +178,6 @@ class HoffmannBroken(Law2D):
     def log_d_term(self, log_d, theta):
         log_ratio = np.log(_p(theta, 4)) - log_d
         return _p(theta, 2) * log_ratio + (_p(theta, 1) - _p(theta, 2)) * np.logaddexp(0.0, log_ratio)
-
-    def log_evaluate(self, x, theta):
-        log_n, log_d = split_nd(x)
-        with np.errstate(divide="ignore"):
-            terms = np.logaddexp(self.log_n_term(log_n, theta), self.log_d_term(log_d, theta))
-            return np.logaddexp(np.log(_p(theta, 5)), terms)
 
     def initial_guesses(self, x, y):
         """The published start [0.5, 0.5, 0.5, 1e4, 1e4, 0], then starts over the data's ranges and floors."""
