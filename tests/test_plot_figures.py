@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from scaling.analysis.fitting import fit
 from scaling.analysis.laws import get_law
 from scaling.cli import main
-from scaling.plot import style
+from scaling.plot import figures, style
 from test_fit2d_cli import _write_grid
 
 
@@ -68,6 +69,22 @@ def test_axis_labels_carry_units():
     assert style.axis_label("test_stress_mae") == "stress MAE (GPa)"
     assert style.axis_label("val_loss", "meV/atom") == "validation loss (meV/atom)"
     assert len(set(style.ordered_colors(7))) == 7
+
+
+@pytest.mark.parametrize("lo, hi", [(0.03, 1.117), (0.45, 1.7), (1.8, 5.0), (1e-3, 1e2), (0.95, 1.02)])
+def test_colour_bar_ticks_are_round_and_inside(lo, hi):
+    ticks = figures._round_log_ticks(lo, hi)
+    assert 3 <= len(ticks) <= 7
+    assert all(lo <= v <= hi for v in ticks)
+    assert all(len(f"{v:g}") <= 5 for v in ticks), ticks  # 0.3, 1.5, 100: never 1.11721
+
+
+def test_a_break_is_drawn_only_when_the_data_resolve_it():
+    xs = np.array([10, 20, 40, 80, 160, 320.0])
+    assert figures._resolved((50.0, 70.0), xs)  # two points on each side of the band
+    assert not figures._resolved((9.0, 30.0), xs)  # at the first point: no regime below it
+    assert not figures._resolved((15.0, 300.0), xs)  # the band spans the data
+    assert not figures._resolved(None, xs)
 
 
 @pytest.mark.parametrize("content, message", [("not json", "not a JSON"), ('{"fits": []}', "'fits'")])

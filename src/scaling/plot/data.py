@@ -51,13 +51,13 @@ def select_group(table: pd.DataFrame, group: dict | None) -> pd.DataFrame:
     return table[mask]
 
 
-def group_label(group: dict | None) -> str:
-    """"2B (TC)" for one group column, "arch=twobody, n_params=1e6" for several, "" for none."""
+def group_label(group: dict | None, keys: bool = True) -> str:
+    """"2B (TC)" for one group column, "arch=twobody, n_params=1e6" for several ("twobody, 1e6" with keys=False,
+    where a legend title already names the columns), "" for none."""
     if not group:
         return ""
-    if len(group) == 1:
-        value = next(iter(group.values()))
-        return _short(value)
+    if len(group) == 1 or not keys:
+        return ", ".join(_short(v) for v in group.values())
     return ", ".join(f"{k}={_short(v)}" for k, v in group.items())
 
 

@@ -56,6 +56,28 @@ def _log_ticks(ax, axis: str, lo: float, hi: float) -> None:
         target.set_minor_formatter(ticker.NullFormatter())
 
 
+def _round_log_ticks(lo: float, hi: float) -> list[float]:
+    """Three to seven round values (1, 2, 5 or 1, 1.5, 2, 3, 5, 7 times a power of ten) inside [lo, hi], for a log
+    colour bar: matplotlib's own locator can leave a bar spanning less than two decades with one unreadable tick."""
+    decades = range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
+    for mantissas in ((1,), (1, 3), (1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9)):
+        ticks = [m * 10.0**k for k in decades for m in mantissas if lo <= m * 10.0**k <= hi]
+        if len(ticks) >= 3:
+            return ticks if len(ticks) <= 7 else ticks[:: math.ceil(len(ticks) / 7)]
+    return [v for v in ticker.MaxNLocator(nbins=4).tick_values(lo, hi) if lo <= v <= hi]  # under a factor 1.5
+
+
+def _compact_log_axis(axis, lo: float, hi: float) -> None:
+    """Round, compactly written ticks (2k, 5k, 10k) on a log axis spanning under two decades, where matplotlib
+    would label minor ticks in scientific notation (2x10^3, 3x10^3, ...) and crowd them."""
+    if hi / lo >= 100:
+        return
+    ticks = _round_log_ticks(lo, hi)
+    axis.set_major_locator(ticker.FixedLocator(ticks))
+    axis.set_major_formatter(ticker.FixedFormatter([style.compact_number(v) for v in ticks]))
+    axis.set_minor_formatter(ticker.NullFormatter())
+
+
 def _padded(lo: float, hi: float, fraction: float = 0.06) -> tuple[float, float]:
     """A log range widened by `fraction` of its width on both sides."""
     span = math.log10(hi) - math.log10(lo)
@@ -99,6 +121,15 @@ def _shade_regimes(ax, edges: Sequence[float], exponents: Sequence[float], symbo
                     bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
 
 
+def _resolved(band: tuple[float, float] | None, xs: np.ndarray) -> bool:
+    """A break is resolved when its 95% band leaves at least two distinct data x on each side: a regime needs
+    points of its own (a break at the first point, or a band spanning the data, marks no regime change)."""
+    if band is None:
+        return False
+    xs = np.unique(xs)
+    return int((xs < band[0]).sum()) >= 2 and int((xs > band[1]).sum()) >= 2
+
+
 def _mark_break(ax, value: float, band: tuple[float, float] | None, colour: str = "0.25") -> None:
     if band is not None:
         ax.axvspan(band[0], band[1], color=colour, alpha=style.BAND_ALPHA, lw=0, zorder=0.5)
@@ -138,6 +169,7 @@ def plot_fit1d(
         ax.set_xlim(*_padded(xs.min(), xs.max()))
         dense = np.geomspace(*ax.get_xlim(), 300)
         handles, labels = [], []
+        any_drawn = any_unresolved = False
         for colour, i in zip(colours, order):
             entry = series[i]
             data = select_group(points, entry.get("group"))
@@ -147,8 +179,13 @@ def plot_fit1d(
                 ax.plot(dense, evaluate_fit(entry, dense), color=colour, lw=1.1, zorder=2)
             breaks = entry.get("breaks") or []
             cis = entry.get("breaks_ci95") or [None] * len(breaks)
+            unresolved = 0
             for j, (value, ci) in enumerate(zip(breaks, cis)):
                 band = _interval(value, ci, (entry.get("stderr") or {}).get(f"d{j + 1}"))
+                if not _resolved(band, data[x].to_numpy(float)):
+                    unresolved += 1  # a break the data cannot place: drawing it would claim a regime change
+                    continue
+                any_drawn = True
                 if len(series) <= 3:
                     _mark_break(ax, value, band, colour=colour if len(series) > 1 else "0.25")
                 else:  # many curves: full-height bands would pile up, so mark each break on its own curve
@@ -156,26 +193,36 @@ def plot_fit1d(
                     xerr = None if band is None else [[value - band[0]], [band[1] - value]]
                     ax.errorbar([value], [at], xerr=xerr, fmt="D", ms=3.5, mfc="white", mec=colour, ecolor=colour,
                                 elinewidth=1.4, capsize=2.5, zorder=4)
-            label = group_label(entry.get("group")) or ("fit" if "law" in entry else "data")
+            label = group_label(entry.get("group"), keys=False) or ("fit" if "law" in entry else "data")
             exps = entry.get("exponents") or []
             if len(series) > 1 and exps:
                 label += ": " + r" $\to$ ".join(f"{e:.2f}" for e in exps)
+            if unresolved:
+                label += r"$^\dagger$"
+                any_unresolved = True
             handles.append(Line2D([], [], color=colour, marker="o", ms=3, lw=1.1 if "law" in entry else 0))
             labels.append(label)
-        if len(fits) == 1:
+        if len(fits) == 1 and not any_unresolved:
             _shade_regimes(ax, fits[0].get("breaks") or [], fits[0].get("exponents") or [], r"$\alpha$")
         _log_ticks(ax, "y", *ax.get_ylim())
         ax.set_xlabel(style.axis_label(x))
         ax.set_ylabel(style.axis_label(y, y_unit))
-        if any(f.get("breaks") for f in fits):
+        if any_drawn:
             if len(series) <= 3:
                 handles.append(Patch(color="0.25", alpha=style.BAND_ALPHA * 2))
             else:
                 handles.append(Line2D([], [], marker="D", ms=3.5, mfc="white", mec="0.25", color="0.25", lw=1.4))
             labels.append("break, 95% band")
+        if any_unresolved:
+            handles.append(Line2D([], [], lw=0))
+            labels.append(r"$^\dagger$break not resolved: its 95% band leaves < 2 points on a side")
         if len(series) > 1:
             title = ", ".join(group)
-            style.legend_outside(ax, handles, labels, title=f"{title} (exponents)" if fits and title else title)
+            title = f"{title} (exponents)" if fits and title else title
+            if len(series) <= 3:
+                style.legend_outside(ax, handles, labels, title=title)
+            else:  # many curves: a legend beside the axes would squeeze them, so it goes underneath in two columns
+                fig.legend(handles, labels, title=title, loc="outside lower center", ncol=2, fontsize=6.5)
         else:
             ax.legend(handles, labels, loc="lower left")
         return style.save_figure(fig, out_path)
@@ -213,6 +260,7 @@ class _SeriesColours:
         """The shared colour bar of the continuous mode, to the right of the panels."""
         bar = fig.colorbar(ScalarMappable(self.norm, self.cmap), ax=list(axes), pad=0.01, fraction=0.04, aspect=30)
         bar.set_label(label)
+        _compact_log_axis(bar.ax.yaxis, self.norm.vmin, self.norm.vmax)
 
 
 def _interval_text(value: float, band: tuple[float, float] | None) -> str:
@@ -235,6 +283,7 @@ def plot_slices(fit_json: dict, out_path: PathLike, *, axis: str = "D", y_label:
     colours = _SeriesColours([np.sort(frame[across].unique()) for frame in frames])
     with style.paper_style():
         fig, axes = _panels(len(fits), aspect=0.78)
+        any_band = False
         for ax, entry, pts in zip(axes, fits, frames):
             law = law_of_fit(entry)
             theta = theta_of_fit(law, entry)
@@ -265,11 +314,18 @@ def plot_slices(fit_json: dict, out_path: PathLike, *, axis: str = "D", y_label:
             if axis == "D":
                 breaks = entry.get("breaks") or []
                 cis = entry.get("breaks_ci95") or [None] * len(breaks)
+                resolved = True
                 for value, ci in zip(breaks, cis):
                     band = _interval(value, ci, (entry.get("stderr") or {}).get("Dc"))
-                    _mark_break(ax, value, band)
-                    title_parts.append(_interval_text(value, band))
-                _shade_regimes(ax, breaks, exps.get("D", []), r"$\alpha_D$")
+                    if _resolved(band, pts[along].to_numpy(float)):
+                        any_band = True
+                        _mark_break(ax, value, band)
+                        title_parts.append(_interval_text(value, band))
+                    else:  # the data cannot place it: no line, no regimes, and the title says so
+                        resolved = False
+                        title_parts.append(_interval_text(value, band) + ", not resolved")
+                if resolved:
+                    _shade_regimes(ax, breaks, exps.get("D", []), r"$\alpha_D$")
             else:
                 _shade_regimes(ax, [], exps.get("N", []), r"$\alpha_N$")
             _log_ticks(ax, "y", *ax.get_ylim())
@@ -277,7 +333,7 @@ def plot_slices(fit_json: dict, out_path: PathLike, *, axis: str = "D", y_label:
             ax.set_ylabel(y_label or style.axis_label(columns.get("y", "loss")))
             ax.set_title(": ".join(part for part in title_parts if part))
         extra = []
-        if axis == "D" and any(e.get("breaks") for e in fits):
+        if any_band:
             extra.append((Patch(color="0.25", alpha=style.BAND_ALPHA * 2), "$D_c$, 95% band"))
         if axis == "D" and any((e.get("crossover") or {}).get("n") for e in fits):
             extra.append((Line2D([], [], marker="D", ms=3.2, mfc="white", mec="0.2", ls=""), "crossover $D_\\times(N)$"))
@@ -375,6 +431,7 @@ def plot_surface(fit_json: dict, out_path: PathLike, *, y_label: str | None = No
                       manual=_label_positions(lines, ax, np.concatenate(avoid)))
             ax.set_xlim(d_lo, d_hi)
             ax.set_ylim(n_lo, n_hi)
+            _compact_log_axis(ax.yaxis, n_lo, n_hi)
             for spine in ("top", "right"):
                 ax.spines[spine].set_visible(True)
             ax.set_xlabel(style.axis_label(columns.get("d", "D")))
@@ -382,8 +439,9 @@ def plot_surface(fit_json: dict, out_path: PathLike, *, y_label: str | None = No
             ax.set_title(group_label(entry.get("group")))
             bar = fig.colorbar(filled, ax=ax, pad=0.02, fraction=0.06)
             bar.set_label(f"fitted {y_label or style.axis_label(columns.get('y', 'loss'))}")
+            ticks = _round_log_ticks(lo, hi)
+            bar.set_ticks(ticks, labels=[f"{v:g}" for v in ticks])
             bar.ax.yaxis.set_minor_formatter(ticker.NullFormatter())
-            _log_ticks(bar.ax, "y", lo, hi)
         iso = Line2D([], [], color="white", lw=0.9, path_effects=[patheffects.withStroke(linewidth=2.2, foreground="0.4")])
         handles = [Line2D([], [], marker="o", ls="", mfc="0.7", mec="black", mew=0.5, ms=3.5), iso]
         labels = ["data, coloured by observed loss", "iso-loss"]
@@ -507,6 +565,7 @@ def _exponents_2d(ax, entry: dict, columns: dict) -> None:
     ax.set_ylabel(r"data exponent $-\partial\ln L/\partial\ln D$")
     ax.set_title(group_label(entry.get("group")))
     ax.set_ylim(bottom=0)
+    _compact_log_axis(ax.xaxis, *ax.get_xlim())
 
 
 def _exponents_1d(ax, fits: list[dict]) -> None:
