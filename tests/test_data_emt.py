@@ -73,3 +73,15 @@ def test_light_elements_allowed_unknown_refused(tmp_path, capsys):
     assert not out.exists()
     with pytest.raises(InputError, match="no metal"):
         generate(5, seed=0, elements=("O",))
+
+
+
+def test_pool_workers_stay_quiet_under_the_sweep_driver(capfd):
+    """The sweep driver turns SIGTERM into KeyboardInterrupt while it builds the data; forked EMT workers must not
+    inherit that, or the pool's own shutdown (SIGTERM to each worker) prints one traceback per worker."""
+    from scaling.sweep.local import install_sigterm_as_interrupt
+
+    with install_sigterm_as_interrupt():
+        structures = generate(12, seed=3, workers=2)
+    assert len(structures) == 12
+    assert "Traceback" not in capfd.readouterr().err

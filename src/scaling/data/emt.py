@@ -15,6 +15,7 @@ import json
 import logging
 import multiprocessing
 import os
+import signal
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -117,7 +118,7 @@ def generate(
         results = map(task, range(n_tasks))
         frames = _collect(results, n_tasks, progress)
     else:
-        with _context().Pool(workers) as pool:
+        with _context().Pool(workers, initializer=_quiet_worker) as pool:
             frames = _collect(pool.imap(task, range(n_tasks), chunksize=1), n_tasks, progress)
     frames = frames[:n]
     for index, structure in enumerate(frames):
@@ -139,6 +140,13 @@ def _available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:
         return os.cpu_count() or 1
+
+
+def _quiet_worker() -> None:
+    """Pool workers leave Ctrl-C to the parent (which terminates the pool) and die silently on SIGTERM: a forked
+    worker would otherwise inherit the sweep driver's SIGTERM-to-KeyboardInterrupt handler and print a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _context():
