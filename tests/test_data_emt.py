@@ -75,7 +75,6 @@ def test_light_elements_allowed_unknown_refused(tmp_path, capsys):
         generate(5, seed=0, elements=("O",))
 
 
-
 def test_pool_workers_stay_quiet_under_the_sweep_driver(capfd):
     """The sweep driver turns SIGTERM into KeyboardInterrupt while it builds the data; forked EMT workers must not
     inherit that, or the pool's own shutdown (SIGTERM to each worker) prints one traceback per worker."""
