@@ -10,7 +10,7 @@ from scaling.cli import main
 
 PUBLISHED = {"OptiMetal2B (CGC)": (0.154, 0.42, 4.72), "OptiMetal2B (TC)": (0.18, 0.39, 4.62),
              "OptiMetal3B (TC)": (0.17, 0.38, 4.43)}
-KEYS = {"group", "law", "params", "stderr", "exponents", "breaks", "breaks_ci95", "aicc", "bic", "rmsle",
+KEYS = {"group", "law", "fixed", "params", "stderr", "exponents", "breaks", "breaks_ci95", "aicc", "bic", "rmsle",
         "holdout_rmsle", "n_points"}
 
 
@@ -34,8 +34,9 @@ def test_optimetal_acceptance_command(reference_data, tmp_path, capsys):
         lo, hi = entry["breaks_ci95"][0]
         assert lo < entry["breaks"][0] < hi
         assert entry["n_points"] == 7 and entry["holdout_rmsle"] is None
+        assert entry["fixed"] == {"a": 0.0, "f1": 1.0}
     table = capsys.readouterr().out
-    assert "OptiMetal3B (TC)" in table and "AICc" in table
+    assert "OptiMetal3B (TC)" in table and "AICc" in table and "broken (a=0, f1=1)" in table
 
 
 @pytest.mark.parametrize("with_fixes", [True, False])

@@ -49,7 +49,7 @@ def fit_record(
     boot: BootstrapResult | None = None,
     holdout_rmsle: float | None = None,
 ) -> dict[str, Any]:
-    """One entry of the `fits` list: group, law, params, stderr, exponents, breaks, breaks_ci95, aicc, bic, rmsle,
+    """One entry of the `fits` list: group, law, fixed (parameters held at a value), params, stderr, exponents, breaks, breaks_ci95, aicc, bic, rmsle,
     holdout_rmsle, n_points. breaks_ci95 come from the bootstrap when there is one, else from the delta method."""
     if boot is not None:
         breaks_ci95 = [[_finite(lo), _finite(hi)] for lo, hi in boot.breaks_ci95]
@@ -58,6 +58,8 @@ def fit_record(
     return {
         "group": dict(curve.group),
         "law": result.law.name,
+        "fixed": {k: _finite(v) for k, v in result.params.items()
+                  if k in result.law.param_names and k not in result.free_names},
         "params": {k: _finite(v) for k, v in result.params.items()},
         "stderr": {k: _finite(v) for k, v in result.stderr.items()},
         "exponents": [_finite(e) for e in result.exponents],
