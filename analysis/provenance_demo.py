@@ -163,7 +163,7 @@ def main() -> int:
     parser.add_argument("--work", default="/tmp/provenance_demo")
     parser.add_argument("--n-per-kind", type=int, default=120, help="structures per kind (5 kinds)")
     parser.add_argument("--params", type=int, default=5000)
-    parser.add_argument("--max-steps", type=int, default=1500)
+    parser.add_argument("--max-steps", type=int, default=6000)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -239,18 +239,22 @@ def _plot(path: Path, curves: dict, errors: dict, with_oxygen: np.ndarray) -> No
         for name, curve in curves.items():
             left.plot(HEIGHTS, curve, color=colors[name], label=labels.get(name, name), lw=1.5)
         left.axhline(0.0, color="0.6", lw=0.6)
-        left.set_xlabel("O height above Ni(111) fcc hollow [A]")
-        left.set_ylabel("E(slab+O) - E(slab) - E(O2)/2 [eV]")
+        left.set_xlabel("O height above the Ni(111) fcc hollow (Å)")
+        left.set_ylabel(r"$E_{\mathrm{slab+O}} - E_{\mathrm{slab}} - \frac{1}{2}E_{\mathrm{O_2}}$ (eV)")
         left.legend(frameon=False)
         positions = []
         for k, name in enumerate(errors):
             for j, mask in enumerate((~with_oxygen, with_oxygen)):
                 positions.append(k * 3 + j)
                 right.boxplot(errors[name][mask] * 1e3, positions=[k * 3 + j], widths=0.7, showfliers=False,
-                              patch_artist=True, boxprops={"facecolor": colors[name], "alpha": 0.6})
+                              patch_artist=True, boxprops={"facecolor": colors[name], "alpha": 0.6},
+                              medianprops={"color": "black"})
         right.set_xticks(positions, [f"{n}\n{'no Ni+O' if j == 0 else 'Ni with O'}" for n in errors for j in (0, 1)])
         right.axhline(0.0, color="0.6", lw=0.6)
-        right.set_ylabel("E_model - E_EMT [meV/atom]")
+        right.set_yscale("symlog", linthresh=10)  # mixed-model errors are ~100x the others
+        top = max(float(np.max(e)) for e in errors.values()) * 1e3
+        right.set_ylim(top=top * 2.5)
+        right.set_ylabel(r"$E_{\mathrm{model}} - E_{\mathrm{EMT}}$ (meV/atom)")
         save_figure(fig, path)
 
 
