@@ -26,36 +26,46 @@ def start_driver(spec: Path, run_dir: Path) -> subprocess.Popen:
                              str(run_dir)], start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def training_started(folder: RunFolder) -> bool:
-    return any(a.get("event") == "first_step" for c in folder.cell_ids() for a in folder.read_attempts(c))
+def cells_that_trained(folder: RunFolder) -> set[str]:
+    """Cells with at least one attempt that reached its first training step."""
+    return {c for c in folder.cell_ids() if any(a.get("event") == "first_step" for a in folder.read_attempts(c))}
+
+
+def start_smoke_sweep(tmp_path: Path) -> tuple[Path, Path, RunFolder, subprocess.Popen]:
+    """Copy experiments/smoke.yaml, start its driver in a session of its own, and wait until a cell trains."""
+    spec_path = tmp_path / "smoke.yaml"
+    spec_path.write_text((REPO / "experiments" / "smoke.yaml").read_text())
+    run_dir = tmp_path / "run"
+    folder = RunFolder(run_dir)
+    driver = start_driver(spec_path, run_dir)
+    deadline = time.time() + 600
+    while not (folder.exists() and cells_that_trained(folder)):
+        assert driver.poll() is None, f"driver ended early: {driver.stderr.read().decode()}"
+        assert time.time() < deadline, "no cell started training within 10 minutes"
+        time.sleep(0.1)
+    return spec_path, run_dir, folder, driver
+
+
+def rerun_sweep(spec_path: Path, run_dir: Path) -> None:
+    rerun = subprocess.run([sys.executable, "-m", "scaling.cli", "-q", "sweep", "run", str(spec_path), "--out",
+                            str(run_dir)], capture_output=True, text=True, timeout=900)
+    assert rerun.returncode == 0, rerun.stderr
 
 
 @pytest.mark.slow
 def test_sigkill_of_the_whole_sweep_then_resume(tmp_path):
     seed = int(os.environ.get("SCALING_KILL_SEED", random.randrange(1_000_000)))
     delay = random.Random(seed).uniform(0.0, 2.0)
-    spec_path = tmp_path / "smoke.yaml"
-    spec_path.write_text((REPO / "experiments" / "smoke.yaml").read_text())
-    run_dir = tmp_path / "run"
-    folder = RunFolder(run_dir)
-
-    driver = start_driver(spec_path, run_dir)
-    deadline = time.time() + 600
-    while not (folder.exists() and training_started(folder)):
-        assert driver.poll() is None, f"driver ended early: {driver.stderr.read().decode()}"
-        assert time.time() < deadline, "no cell started training within 10 minutes"
-        time.sleep(0.1)
+    spec_path, run_dir, folder, driver = start_smoke_sweep(tmp_path)
     time.sleep(delay)
     os.killpg(driver.pid, signal.SIGKILL)  # the driver's whole process group: driver and workers
     driver.wait()
     killed = sweep_status(run_dir)
     assert killed["counts"]["running"] == 0  # the kernel released every lock: nothing claims to run
     unfinished = [c["cell_id"] for c in killed["cells"] if c["status"] != "done"]
-    started = {c for c in folder.cell_ids() if any(a.get("event") == "first_step" for a in folder.read_attempts(c))}
+    started = cells_that_trained(folder)
 
-    rerun = subprocess.run([sys.executable, "-m", "scaling.cli", "-q", "sweep", "run", str(spec_path), "--out",
-                            str(run_dir)], capture_output=True, text=True, timeout=900)
-    assert rerun.returncode == 0, rerun.stderr
+    rerun_sweep(spec_path, run_dir)
     context = f"(kill seed {seed}, delay {delay:.2f} s, unfinished at kill: {unfinished})"
 
     spec = yaml.safe_load(spec_path.read_text())
@@ -83,15 +93,7 @@ def test_sigkill_of_the_whole_sweep_then_resume(tmp_path):
 
 @pytest.mark.slow
 def test_cancel_stops_the_driver_and_a_rerun_finishes(tmp_path):
-    spec_path = tmp_path / "smoke.yaml"
-    spec_path.write_text((REPO / "experiments" / "smoke.yaml").read_text())
-    run_dir = tmp_path / "run"
-    folder = RunFolder(run_dir)
-    driver = start_driver(spec_path, run_dir)
-    deadline = time.time() + 600
-    while not (folder.exists() and training_started(folder)):
-        assert driver.poll() is None and time.time() < deadline
-        time.sleep(0.1)
+    spec_path, run_dir, _, driver = start_smoke_sweep(tmp_path)
     cancel = subprocess.run([sys.executable, "-m", "scaling.cli", "sweep", "cancel", str(run_dir)],
                             capture_output=True, text=True, timeout=120)
     assert cancel.returncode == 0 and f"driver pid {driver.pid}" in cancel.stderr
@@ -100,7 +102,5 @@ def test_cancel_stops_the_driver_and_a_rerun_finishes(tmp_path):
     assert status["counts"]["running"] == 0 and status["counts"]["pending"] >= 1
     assert {c["reason"] for c in status["cells"] if c["status"] == "pending"} <= {"cancelled", None}
     assert "cancelled" in {c["reason"] for c in status["cells"]}
-    rerun = subprocess.run([sys.executable, "-m", "scaling.cli", "-q", "sweep", "run", str(spec_path), "--out",
-                            str(run_dir)], capture_output=True, text=True, timeout=900)
-    assert rerun.returncode == 0, rerun.stderr
+    rerun_sweep(spec_path, run_dir)
     assert sweep_status(run_dir)["counts"]["done"] == 4
