@@ -46,9 +46,10 @@ def coverage_curves(store: Path) -> dict[str, dict[str, list[float]]]:
 def power_law_fits(table: Path, out: Path) -> dict[tuple[str, str, str], dict]:
     """`scaling fit --law power+floor --group sampler` of each loss against D and against coverage, unweighted in log
     space (two seeds give no usable spread: where both happen to agree, seed-std weights let one point dominate, and
-    each seed's subset has its own coverage): {(x, y, sampler): fit JSON entry of L = a + b x^-c}, with the fit JSONs written next to the figure. The floor is the error the model
-    and step budget reach with all the data; `--select` ranks this law first for three of the four (sampler, loss)
-    curves against D and second, 2.6 AICc behind a plain power law, for the coverage sampler's force error."""
+    each seed's subset has its own coverage): {(x, y, sampler): fit JSON entry of L = a + b x^-c}, with the fit
+    JSONs written next to the figure. The floor is the error the model and step budget reach with all the data;
+    `--select` ranks this law first for three of the four (sampler, loss) curves against D and second, 2.6 AICc
+    behind a plain power law, for the coverage sampler's force error."""
     from scaling.cli import main as scaling_main
 
     entries = {}

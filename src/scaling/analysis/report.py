@@ -49,8 +49,9 @@ def fit_record(
     boot: BootstrapResult | None = None,
     holdout_rmsle: float | None = None,
 ) -> dict[str, Any]:
-    """One entry of the `fits` list: group, law, fixed (parameters held at a value), params, stderr, exponents, breaks, breaks_ci95, aicc, bic, rmsle,
-    holdout_rmsle, n_points. breaks_ci95 come from the bootstrap when there is one, else from the delta method."""
+    """One entry of the `fits` list: group, law, fixed (parameters held at a value), params, stderr, exponents,
+    breaks, breaks_ci95, aicc, bic, rmsle, holdout_rmsle, n_points. breaks_ci95 come from the bootstrap when there
+    is one, else from the delta method."""
     if boot is not None:
         breaks_ci95 = [[_finite(lo), _finite(hi)] for lo, hi in boot.breaks_ci95]
     else:

@@ -222,7 +222,8 @@ def _table_rows(records, args) -> tuple[list[str], list[list[str]]]:
         breaks = [f"{_fmt(b)} [{_fmt(lo)}, {_fmt(hi)}]" for b, (lo, hi) in zip(record["breaks"], record["breaks_ci95"])]
         label = ", ".join(str(v) for v in curve.group.values()) or "all rows"
         fixed = ", ".join(f"{k}={v:g}" for k, v in record["fixed"].items())
-        row = [label, f"{record['law']} ({fixed})" if fixed else record["law"], " -> ".join(exponents), "; ".join(breaks) or "-",
+        law = f"{record['law']} ({fixed})" if fixed else record["law"]
+        row = [label, law, " -> ".join(exponents), "; ".join(breaks) or "-",
                _fmt(record["aicc"], 2) if record["aicc"] is not None else "-",
                _fmt(record["bic"], 2) if record["bic"] is not None else "-",
                "-" if record["rmsle"] is None else f"{record['rmsle']:.2e}"]
