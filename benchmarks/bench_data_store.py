@@ -150,7 +150,7 @@ def _folder_mib(path: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--source")
+    parser.add_argument("--source", help="an extxyz pool, e.g. from `scaling data emt` (required without --train-like)")
     parser.add_argument("--cutoff", type=float, default=5.0)
     parser.add_argument("--ase-n", type=int, default=2000)
     parser.add_argument("--train-like", metavar="STORE", help="only step 4, on an existing store")
@@ -158,6 +158,8 @@ def main() -> None:
     if args.train_like:
         train_like(args.train_like)
         return
+    if not args.source:
+        parser.error("--source POOL.extxyz is required (or --train-like STORE)")
     from scaling.data.store import GraphStore
 
     with tempfile.TemporaryDirectory() as folder:
