@@ -83,7 +83,9 @@ def test_smoke_sweep_on_slurm_survives_preemption(slurm_cluster, tmp_path):
     first, second = starts
     assert first["job_id"] == second["job_id"] == job_id  # the same array task, requeued
     assert first["slurm_restart_count"] == 0 and second["slurm_restart_count"] == 1
-    assert second["resumed"] and second["epochs_before"] >= epochs_at_signal  # resumed, epochs continue
+    # Resumed, epochs continue. An epoch's metric line is written just before its checkpoint, so the checkpoint may
+    # hold one epoch fewer than the lines seen when the signal went out (that epoch is trained again, its line kept once).
+    assert second["resumed"] and second["epochs_before"] >= epochs_at_signal - 1 >= 1
     epochs = [line["epoch"] for line in read_jsonl(folder.cell_dir(cell_id) / "metrics.jsonl")]
     assert epochs == list(range(1, spec.training["max_epochs"] + 1))
     assert first["attempt"] == 1 and second["attempt"] == 2

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import pytest
 
 from scaling.sweep import collect, parse_spec, run_sweep, sweep_status
-from scaling.sweep.runfolder import RunFolder
+from scaling.sweep.runfolder import RunFolder, read_jsonl
 
 TINY = {
     "name": "tiny",
@@ -62,3 +63,35 @@ def test_a_train_size_beyond_the_training_split_is_refused(tmp_path):
     spec = {**TINY, "axes": {**TINY["axes"], "train_size": [8, 999]}}
     with pytest.raises(InputError, match=r"`axes.train_size` = 999 exceeds"):
         run_sweep(parse_spec(spec), tmp_path / "run", executor="inline")
+
+
+def test_an_interrupt_between_metrics_and_checkpoint_resumes_from_the_checkpoint(tmp_path, monkeypatch, caplog):
+    """Stopped after epoch 2's metric line but before its checkpoint (a signal can land there): the next attempt
+    records the checkpoint's epoch, not the line count, resumes there, and epoch 2 is trained again and logged once."""
+    from scaling.train.loop import Run
+
+    spec = parse_spec({**TINY, "axes": {**TINY["axes"], "train_size": [8]},
+                       "training": {**TINY["training"], "max_epochs": 3}})
+    run_dir = tmp_path / "run"
+    save_checkpoint = Run.save_checkpoint
+
+    def interrupted_after_epoch_two(run):
+        if run.progress.epoch == 2 and run.progress.batch_pos == 0:
+            raise KeyboardInterrupt  # as a signal handler would, between the metric line and the checkpoint
+        save_checkpoint(run)
+
+    monkeypatch.setattr(Run, "save_checkpoint", interrupted_after_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(spec, run_dir, executor="inline")
+    monkeypatch.setattr(Run, "save_checkpoint", save_checkpoint)
+    folder = RunFolder(run_dir)
+    (cell_id,) = folder.cell_ids()
+    assert len(read_jsonl(folder.cell_dir(cell_id) / "metrics.jsonl")) == 2  # the line ran ahead of the checkpoint
+
+    caplog.set_level(logging.INFO, logger="scaling")  # as the workers log: the cell's log.txt gets INFO
+    run_sweep(spec, run_dir, executor="inline")
+    first, second = attempts(folder, cell_id)
+    assert first["epochs_before"] == 0 and second["resumed"] and second["epochs_before"] == 1
+    assert "at epoch 1, batch 0" in (folder.cell_dir(cell_id) / "log.txt").read_text()
+    assert [m["epoch"] for m in read_jsonl(folder.cell_dir(cell_id) / "metrics.jsonl")] == [1, 2, 3]
+    assert sweep_status(run_dir)["counts"]["done"] == 1

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from scaling.sweep.data import store_path
-from scaling.sweep.runfolder import METRICS_FILE, CHECKPOINT_FILE, RunFolder, read_jsonl
+from scaling.sweep.runfolder import CHECKPOINT_FILE, RunFolder
 from scaling.sweep.spec import Cell
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ def run_cell(run_dir: str | os.PathLike, cell_id: str, *, device: str = "cpu", t
 def _run_locked(folder: RunFolder, cell_id: str, cell_dir: Path, device: str, threads: int | None,
                 job_id: str | None) -> str:
     from scaling.train import run_training
+    from scaling.train.checkpoint import completed_epochs
 
     picked_at = time.time()
     previous = folder.read_state(cell_id)
@@ -75,7 +76,7 @@ def _run_locked(folder: RunFolder, cell_id: str, cell_dir: Path, device: str, th
         "job_id": job_id,
         "slurm_restart_count": int(os.environ.get("SLURM_RESTART_COUNT", 0)) if job_id else None,
         "resumed": (cell_dir / CHECKPOINT_FILE).is_file(),
-        "epochs_before": len(read_jsonl(cell_dir / METRICS_FILE)),
+        "epochs_before": completed_epochs(cell_dir / CHECKPOINT_FILE),
     }
     folder.append_attempt(cell_id, attempt)
     timing = {"submitted_at": previous.get("submitted_at"), "picked_at": picked_at}

@@ -37,3 +37,10 @@ def save(path: str | Path, payload: dict) -> None:
 def load(path: str | Path, device: str | torch.device = "cpu") -> dict:
     """Our own files only (they hold numpy RNG state, so weights_only loading cannot read them)."""
     return torch.load(path, map_location=device, weights_only=False)
+
+
+def completed_epochs(path: str | Path) -> int:
+    """Epochs a checkpoint holds (0 without one): where a resume starts. Metric lines may run one epoch ahead,
+    because an epoch's line is written just before its checkpoint; a resume drops them."""
+    path = Path(path)
+    return int(load(path)["progress"]["epoch"]) if path.is_file() else 0
