@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from scaling.analysis.fitting import fit
 from scaling.analysis.laws import get_law
+from scaling.analysis.laws2d import KaplanBroken
 from scaling.cli import main
 from scaling.plot import figures, style
-from test_fit2d_cli import _write_grid
+from test_fit2d_cli import TRUE, _write_grid
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +44,6 @@ def test_each_2d_kind_writes_pdf_and_png(fit2d_json, tmp_path):
 
 def test_one_axis_fit_and_table_only(tmp_path, fit2d_json):
     _, table = fit2d_json
-    import pandas as pd
 
     frame = pd.read_csv(table)
     fits = []
@@ -101,3 +102,42 @@ def test_missing_column_exits_2(fit2d_json, tmp_path, capsys):
     _, table = fit2d_json
     assert main(["plot", "--table", str(table), "--x", "nope", "--y", "val_loss", "--out", str(tmp_path / "x")]) == 2
     assert "'nope' not found" in capsys.readouterr().err
+
+
+def _tick_label_overlaps(fig) -> list[tuple[str, str]]:
+    """Pairs of drawn tick labels (major and minor) that overlap on any axis of a rendered figure."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    overlaps = []
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            ticks = [*axis.get_major_ticks(), *axis.get_minor_ticks()]
+            lo, hi = sorted(axis.get_view_interval())
+            labels = [t.label1 for t in ticks if t.label1.get_visible() and t.label1.get_text()
+                      and lo <= t.get_loc() <= hi]
+            boxes = [(label.get_text(), label.get_window_extent(renderer)) for label in labels]
+            overlaps += [(a, b) for i, (a, box_a) in enumerate(boxes) for b, box_b in boxes[i + 1:]
+                         if box_a.overlaps(box_b)]
+    return overlaps
+
+
+@pytest.mark.parametrize("kind", ["surface", "data", "params", "residuals", "exponents"])
+@pytest.mark.parametrize("n_range", [(1.3e3, 1.6e4), (3e5, 1e8)])
+def test_tick_labels_never_overlap(kind, n_range, tmp_path, monkeypatch):
+    """Axes spanning one to three decades (the demo's N is 1.3k-16k) get readable, separate tick labels."""
+    law, rows = KaplanBroken(), []
+    for n in np.geomspace(*n_range, 3):
+        for d in np.geomspace(10, 320, 6):
+            rows += [(int(n), int(d), seed, law.evaluate(np.array([[n * 300, d * 400]]), TRUE)[0] * (1 + 0.02 * seed))
+                     for seed in (0, 1)]
+    table = tmp_path / "grid.csv"
+    pd.DataFrame(rows, columns=["n_params", "train_size", "seed", "val_loss"]).to_csv(table, index=False)
+    fit_path = tmp_path / "fit.json"
+    assert main(["-q", "fit2d", str(table), "--n", "n_params", "--d", "train_size", "--y", "val_loss",
+                 "--law", "hoffmann-broken", "--json", str(fit_path)]) == 0
+    drawn = []
+    save_figure = style.save_figure
+    monkeypatch.setattr(style, "save_figure", lambda fig, out: drawn.append(_tick_label_overlaps(fig)) or
+                        save_figure(fig, out))
+    assert main(["-q", "plot", "--fit", str(fit_path), "--kind", kind, "--out", str(tmp_path / "f.pdf")]) == 0
+    assert drawn == [[]], drawn

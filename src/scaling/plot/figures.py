@@ -106,8 +106,17 @@ def _interval(value: float, ci: Sequence[float] | None, stderr: float | None) ->
     return None
 
 
+def _headroom(ax, fraction: float = 0.12) -> None:
+    """Raise the top of a log y axis so the data end `fraction` of the height below it: room for labels there."""
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo, lo * (hi / lo) ** (1 / (1 - fraction)))
+
+
 def _shade_regimes(ax, edges: Sequence[float], exponents: Sequence[float], symbol: str) -> None:
-    """Shade each regime between breaks in its own light colour and write its exponent at the top of the axes."""
+    """Shade each regime between breaks in its own light colour and write its exponent at the top of the axes,
+    in headroom above the data."""
+    if exponents:
+        _headroom(ax)
     lo, hi = ax.get_xlim()
     bounds = [lo, *[e for e in edges if lo < e < hi], hi]
     transform = ax.get_xaxis_transform()
@@ -291,6 +300,7 @@ def plot_slices(fit_json: dict, out_path: PathLike, *, axis: str = "D", y_label:
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlim(*_padded(pts[along].min(), pts[along].max()))
+            _compact_log_axis(ax.xaxis, *ax.get_xlim())
             dense = np.geomspace(*ax.get_xlim(), 200)
             for value in values:
                 rows = pts[pts[across] == value].sort_values(along)
