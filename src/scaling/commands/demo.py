@@ -1,9 +1,9 @@
 """`scaling demo`: the embedded default end to end, on a laptop CPU.
 
 EMT-labelled alloy pool -> graph store -> the 2D sweep of experiments/demo.yaml with the local executor ->
-the tidy table -> broken power laws in D per (arch, N) (`scaling fit`) and a 2D surface L(N, D) per arch
-(`scaling fit2d`) -> table, fit JSON and figures in results/demo/. Running it again resumes: finished cells are
-not trained again.
+the tidy table -> broken power laws in D per (arch, N) (`scaling fit --law broken+amplitude`) and a 2D surface
+L(N, D) per arch (`scaling fit2d`) -> table, fit JSON and figures in results/demo/. Running it again resumes:
+finished cells are not trained again.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     done = "status == 'done'"
     fits = [
         ["fit", str(table_path), "--x", "train_size", "--y", "val_loss", "--group", "arch", "--group",
-         "n_params", "--where", done, "--law", "broken", "--breaks", "1", "--fix", "a=0", "--fix", "f1=1",
+         "n_params", "--where", done, "--law", "broken+amplitude", "--fix", "a=0", "--fix", "f1=1",
          "--bootstrap", str(args.bootstrap), "--json", str(out / "fit_data.json"), "--plot", str(out / "fit_data.pdf")],
         ["fit", str(table_path), "--x", "train_size", "--y", "val_loss", "--group", "arch", "--group",
          "n_params", "--where", done, "--select", "--fix", "a=0", "--fix", "f1=1", "--json", str(out / "fit_select.json")],
