@@ -8,6 +8,7 @@ Run: python analysis/reproduce_published.py [--out results/reproduction]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -113,6 +114,12 @@ def chinchilla(folder: Path, out: Path, rows: list[str]) -> None:
     (entry,) = doc["fits"]
     for name, value in CHINCHILLA.items():
         _row(rows, "Chinchilla (Hoffmann recipe)", "240 points", name, value, entry["params"][name], 4)
+    pairs = fit2d_table(str(folder / "chinchilla_epoch_N_D_loss.csv"), "N_params", "D_tokens", "loss",
+                        where="epoch_excluded_outlier == 0",
+                        settings=dataclasses.replace(settings, bootstrap_method="pairs"))["fits"][0]
+    for name, value in CHINCHILLA_SE.items():
+        _row(rows, "Chinchilla bootstrap SE", "replication (pairs) vs ours (pairs)", name, value,
+             pairs["bootstrap"]["stderr"][name], 4)
     for name, value in CHINCHILLA_SE.items():
         _row(rows, "Chinchilla bootstrap SE", "replication (pairs) vs ours (residuals)", name, value,
              entry["bootstrap"]["stderr"][name], 4)
