@@ -111,7 +111,7 @@ def test_no_provenance_keys_is_exit_2(tmp_path, capsys):
     path = _write(tmp_path / "bare.extxyz", [atoms])
     assert main(["data", "check", path]) == 2
     err = capsys.readouterr().err.strip()
-    assert "no provenance keys" in err and len(err.splitlines()) == 1
+    assert "no provenance keys" in err and "bare.extxyz" in err and len(err.splitlines()) == 1
 
 
 def test_paired_without_overlap_is_exit_2(mixed, capsys):

@@ -62,7 +62,12 @@ def run_check(args: argparse.Namespace) -> int:
         records = records_of_store(GraphStore(args.source))
     else:
         records = [record_of(s) for s in _read(args.source)]
-    report = check_records(records)
+    from scaling.errors import InputError
+
+    try:
+        report = check_records(records)
+    except InputError as error:
+        raise InputError(f"{args.source}: {error}") from None
     if args.json:
         print(json.dumps({"source": str(args.source), **report.to_dict()}, indent=2))
     elif not args.quiet:
