@@ -141,3 +141,13 @@ def test_tick_labels_never_overlap(kind, n_range, tmp_path, monkeypatch):
                         save_figure(fig, out))
     assert main(["-q", "plot", "--fit", str(fit_path), "--kind", kind, "--out", str(tmp_path / "f.pdf")]) == 0
     assert drawn == [[]], drawn
+
+
+def test_an_unresolved_break_is_summarised_by_the_fits_slope_over_the_data():
+    """A break at the first point: the legend gives the mean slope over the data, not regime exponents outside it."""
+    entry = {"law": "broken", "params": {"a": 0.0, "b": 3.0, "c0": 1.5, "c1": -1.0, "d1": 10.0, "f1": 1.0},
+             "fixed": {}}
+    xs = np.array([10, 20, 40, 80, 160, 320.0])
+    assert 0.5 < figures._mean_slope(entry, xs) < 1.5  # between the regime exponents (1.5 below the break, 0.5 above)
+    straight = {**entry, "params": {**entry["params"], "c1": 0.0}}
+    assert figures._mean_slope(straight, xs) == pytest.approx(1.5)  # no break at all: the power law's own exponent

@@ -139,6 +139,14 @@ def _resolved(band: tuple[float, float] | None, xs: np.ndarray) -> bool:
     return int((xs < band[0]).sum()) >= 2 and int((xs > band[1]).sum()) >= 2
 
 
+def _mean_slope(entry: dict, xs: np.ndarray) -> float:
+    """-d ln y / d ln x of a one-axis fit averaged over the data's x range: the exponent the data support when they
+    cannot place a break (the fitted regime exponents then describe x outside the data)."""
+    lo, hi = float(np.min(xs)), float(np.max(xs))
+    y_lo, y_hi = evaluate_fit(entry, np.array([lo, hi]))
+    return -math.log(y_hi / y_lo) / math.log(hi / lo)
+
+
 def _mark_break(ax, value: float, band: tuple[float, float] | None, colour: str = "0.25") -> None:
     if band is not None:
         ax.axvspan(band[0], band[1], color=colour, alpha=style.BAND_ALPHA, lw=0, zorder=0.5)
@@ -204,7 +212,9 @@ def plot_fit1d(
                                 elinewidth=1.4, capsize=2.5, zorder=4)
             label = group_label(entry.get("group"), keys=False) or ("fit" if "law" in entry else "data")
             exps = entry.get("exponents") or []
-            if len(series) > 1 and exps:
+            if len(series) > 1 and unresolved and "law" in entry:  # regimes the data cannot tell apart: one slope
+                label += f": {_mean_slope(entry, data[x].to_numpy(float)):.2f}"
+            elif len(series) > 1 and exps:
                 label += ": " + r" $\to$ ".join(f"{e:.2f}" for e in exps)
             if unresolved:
                 label += r"$^\dagger$"
@@ -224,7 +234,8 @@ def plot_fit1d(
             labels.append("break, 95% band")
         if any_unresolved:
             handles.append(Line2D([], [], lw=0))
-            labels.append(r"$^\dagger$break not resolved: its 95% band leaves < 2 points on a side")
+            labels.append(r"$^\dagger$break not resolved (its 95% band leaves < 2 points on a side):" "\n"
+                          "mean slope of the fit over the data")
         if len(series) > 1:
             title = ", ".join(group)
             title = f"{title} (exponents)" if fits and title else title
