@@ -88,10 +88,21 @@ def on_the_fly_batch(structures, cutoff: float):
     return Batch.from_data_list(graphs)
 
 
+def batches(store, n: int, shuffle: bool = False):
+    """One epoch over the first n structures in batches of 16, as training draws them (StoreSet, epoch_order)."""
+    from scaling.train.data import StoreSet
+    from scaling.train.loop import epoch_order
+
+    view = StoreSet(store, np.arange(n))
+    order = epoch_order(n, seed=0, epoch=0) if shuffle else np.arange(n)
+    for start in range(0, n, 16):
+        yield view.batch(order[start : start + 16])
+
+
 def epoch(store, structures, cutoff: float, n: int) -> None:
     n = min(n, len(store))
     start = time.perf_counter()
-    for _ in store.loader(range(n), batch_size=16):
+    for _ in batches(store, n):
         pass
     store_seconds = time.perf_counter() - start
     start = time.perf_counter()
@@ -99,7 +110,7 @@ def epoch(store, structures, cutoff: float, n: int) -> None:
         on_the_fly_batch(structures[begin : begin + 16], cutoff)
     ase_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    for _ in store.loader(range(len(store)), batch_size=16, shuffle=True, seed=0):
+    for _ in batches(store, len(store), shuffle=True):
         pass
     full = time.perf_counter() - start
     print(f"[epoch] {n} structures in batches of 16: store {store_seconds:.2f} s, ase on the fly {ase_seconds:.2f} s; "
@@ -119,7 +130,7 @@ def train_like(path: str) -> None:
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
     centres = torch.linspace(0.5, store.cutoff, 8)
     start = time.perf_counter()
-    for batch in store.loader(range(len(store)), batch_size=16, shuffle=True, seed=0):
+    for batch in batches(store, len(store), shuffle=True):
         batch.pos.requires_grad_(True)
         j, i = batch.edge_index
         vectors = batch.pos[j] - batch.pos[i] + torch.einsum("ek,ekl->el", batch.cell_shift, batch.cell[batch.batch[i]])

@@ -1,4 +1,4 @@
-"""Neighbour lists against ase.neighborlist, and the graph store's Data/Batch against CONTRACTS.md."""
+"""Neighbour lists against ase.neighborlist, and the graph store's Data/Batch against docs/data.md."""
 
 from __future__ import annotations
 
@@ -98,12 +98,43 @@ def test_fast_batch_equals_pyg_collation(emt_store):
     for key in reference.keys():
         assert torch.equal(fast[key], reference[key]), key
     assert torch.equal(fast.to_data_list()[2].edge_index, store[17].edge_index)
-    loader = torch.utils.data.DataLoader(list(range(len(store))), batch_size=8, collate_fn=store.collate)
-    assert sum(b.num_graphs for b in loader) == 25
-    epoch = list(store.loader(range(25), batch_size=8, shuffle=True, seed=1, epoch=2))
-    again = list(store.loader(range(25), batch_size=8, shuffle=True, seed=1, epoch=2))
-    assert [b.idx.tolist() for b in epoch] == [b.idx.tolist() for b in again]
-    assert sorted(sum((b.idx.tolist() for b in epoch), [])) == list(range(25))
+
+
+def test_training_view_batches_an_epoch_of_its_subset(emt_store):
+    """What training does: a StoreSet over a subset, batched along epoch_order, sees each structure once."""
+    from scaling.train.data import StoreSet
+    from scaling.train.loop import epoch_order
+
+    store, _ = emt_store
+    subset = np.array([3, 11, 0, 24, 7, 19, 5])
+    view = StoreSet(store, subset)
+    order = epoch_order(len(view), seed=1, epoch=2)
+    np.testing.assert_array_equal(order, epoch_order(len(view), seed=1, epoch=2))
+    batches = [view.batch(order[k : k + 3]) for k in range(0, len(order), 3)]
+    assert [b.num_graphs for b in batches] == [3, 3, 1]
+    assert np.concatenate([b.idx.numpy() for b in batches]).tolist() == subset[order].tolist()
+    assert torch.equal(batches[0].pos, store.batch(subset[order[:3]]).pos)
+
+
+def test_other_readers_get_flat_rows_read_only(emt_store):
+    """Coverage and provenance read the store through these accessors (the format has one reader)."""
+    from scaling.data.store import ranges
+
+    store, structures = emt_store
+    assert ranges(np.array([5, 0, 9]), np.array([2, 3, 0])).tolist() == [5, 6, 0, 1, 2]
+    rows = store.atom_rows([5, 2])
+    np.testing.assert_array_equal(store.array("z")[rows], np.concatenate([structures[5].numbers, structures[2].numbers]))
+    np.testing.assert_allclose(store.array("pos")[store.atom_rows([7])], structures[7].positions, atol=1e-5)
+    edges = store.edge_rows([7, 1])
+    assert len(edges) == store[7].edge_index.shape[1] + store[1].edge_index.shape[1]
+    np.testing.assert_array_equal(store.array("edge_index")[:, edges[: store[7].edge_index.shape[1]]], store[7].edge_index)
+    with pytest.raises(ValueError, match="read-only"):
+        store.array("pos")[0, 0] = 1.0
+    assert not store.atom_ptr.flags.writeable and not store.edge_ptr.flags.writeable
+    with pytest.raises(KeyError, match="manifest"):
+        store.array("manifest")
+    assert store.provenance_group(3)["calculator"] == "EMT"
+    assert store.provenance_group(3) is store.manifest["provenance_groups"][int(store.group[3])]
 
 
 def test_store_metadata(emt_store):
@@ -118,6 +149,10 @@ def test_store_metadata(emt_store):
     # frames of one EMT trajectory share a trajectory id
     assert store.trajectory[0] == store.trajectory[4] != store.trajectory[5]
     assert not any(p.name.startswith(".") for p in store.path.parent.iterdir())
+    plain = store.path.parent / "plain"
+    plain.mkdir()
+    assert store.path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777  # as readable as any new folder
+    plain.rmdir()
 
 
 def test_cached_store_builds_once(tmp_path, emt_store):

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from scaling.atomic import atomic_write_bytes
+from scaling.data.store import GraphStore, ranges
 from scaling.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -64,25 +65,9 @@ class CoverageReport:
     n_clusters: int
 
 
-def _store_path(store) -> Path:
-    path = Path(getattr(store, "path", store))
-    if not (path / "manifest.json").is_file():
-        raise InputError(f"{path}: not a graph store (no manifest.json)")
-    return path
-
-
-class _FlatStore:
-    """The store's flat arrays, memory-mapped, as the descriptor code needs them."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.manifest = json.loads((path / "manifest.json").read_text())
-        load = lambda name: np.load(path / f"{name}.npy", mmap_mode="r")  # noqa: E731
-        self.z, self.pos, self.cell = load("z"), load("pos"), load("cell")
-        self.edge_index, self.cell_shift = load("edge_index"), load("cell_shift")
-        self.atom_ptr, self.edge_ptr = np.asarray(load("atom_ptr")), np.asarray(load("edge_ptr"))
-        self.n_structures = len(self.atom_ptr) - 1
-        self.elements = np.unique(np.asarray(self.z)).astype(np.int64)
+def _open(store) -> GraphStore:
+    """`store` as a GraphStore (a path opens one): the store format has one reader."""
+    return store if isinstance(store, GraphStore) else GraphStore(store)
 
 
 def atom_descriptors(store, indices: Sequence[int] | None = None, n_radial: int = 6, cutoff: float | None = None):
@@ -93,32 +78,33 @@ def atom_descriptors(store, indices: Sequence[int] | None = None, n_radial: int 
     unit vectors, square-rooted so that all three grow linearly with neighbour count. Rotation and permutation
     invariant; [n_atoms, n_elements * n_radial * 3].
     """
-    flat = _FlatStore(_store_path(store))
-    cutoff = float(cutoff or flat.manifest.get("cutoff", 5.0))
-    indices = np.arange(flat.n_structures) if indices is None else np.asarray(indices, dtype=np.int64)
+    store = _open(store)
+    cutoff = float(cutoff or store.manifest.get("cutoff", 5.0))
+    elements = np.unique(np.asarray(store.array("z"))).astype(np.int64)
+    indices = np.arange(len(store)) if indices is None else np.asarray(indices, dtype=np.int64)
     parts = [
-        _descriptors_chunk(flat, indices[k : k + _CHUNK_STRUCTURES], n_radial, cutoff)
+        _descriptors_chunk(store, elements, indices[k : k + _CHUNK_STRUCTURES], n_radial, cutoff)
         for k in range(0, len(indices), _CHUNK_STRUCTURES)
     ]
     if not parts:
-        width = len(flat.elements) * n_radial * 3
+        width = len(elements) * n_radial * 3
         return AtomDescriptors(np.zeros((0, width)), np.zeros(0, np.int64), np.zeros(0, np.int64))
     return AtomDescriptors(*(np.concatenate(column) for column in zip(*parts)))
 
 
-def _descriptors_chunk(flat: _FlatStore, indices: np.ndarray, n_radial: int, cutoff: float):
-    atom_counts = flat.atom_ptr[indices + 1] - flat.atom_ptr[indices]
-    edge_counts = flat.edge_ptr[indices + 1] - flat.edge_ptr[indices]
-    atom_rows = _atom_rows(flat.atom_ptr, indices)
-    edge_rows = _atom_rows(flat.edge_ptr, indices)
+def _descriptors_chunk(store: GraphStore, elements: np.ndarray, indices: np.ndarray, n_radial: int, cutoff: float):
+    atom_counts = store.atom_ptr[indices + 1] - store.atom_ptr[indices]
+    edge_counts = store.edge_ptr[indices + 1] - store.edge_ptr[indices]
+    atom_rows = store.atom_rows(indices)
+    edge_rows = store.edge_rows(indices)
     local_offset = np.repeat(np.cumsum(atom_counts) - atom_counts, edge_counts)  # chunk-local first atom
     edge_structure = np.repeat(indices, edge_counts)
-    z = np.asarray(flat.z[atom_rows], dtype=np.int64)
-    pos = np.asarray(flat.pos[atom_rows], dtype=np.float64)
-    j = np.asarray(flat.edge_index[0, edge_rows], dtype=np.int64) + local_offset
-    i = np.asarray(flat.edge_index[1, edge_rows], dtype=np.int64) + local_offset
-    shift = np.asarray(flat.cell_shift[edge_rows], dtype=np.float64)
-    cell = np.asarray(flat.cell, dtype=np.float64)[edge_structure]
+    z = np.asarray(store.array("z")[atom_rows], dtype=np.int64)
+    pos = np.asarray(store.array("pos")[atom_rows], dtype=np.float64)
+    j = np.asarray(store.array("edge_index")[0, edge_rows], dtype=np.int64) + local_offset
+    i = np.asarray(store.array("edge_index")[1, edge_rows], dtype=np.int64) + local_offset
+    shift = np.asarray(store.array("cell_shift")[edge_rows], dtype=np.float64)
+    cell = np.asarray(store.array("cell"), dtype=np.float64)[edge_structure]
     vec = pos[j] - pos[i] + np.einsum("ek,ekl->el", shift, cell)
     r = np.linalg.norm(vec, axis=1)
     keep = (r < cutoff) & (r > 1e-8)
@@ -128,8 +114,8 @@ def _descriptors_chunk(flat: _FlatStore, indices: np.ndarray, n_radial: int, cut
     width = centres[1] - centres[0]
     envelope = 0.5 * (np.cos(np.pi * r / cutoff) + 1.0)
     radial = np.exp(-0.5 * ((r[:, None] - centres) / width) ** 2) * envelope[:, None]  # [E, K]
-    element_slot = np.searchsorted(flat.elements, z[j])
-    n_el = len(flat.elements)
+    element_slot = np.searchsorted(elements, z[j])
+    n_el = len(elements)
     channel = (i * n_el + element_slot)  # one row per (centre atom, neighbour element)
     n_rows = len(atom_rows) * n_el
     quadrupole = (unit[:, :, None] * unit[:, None, :] - np.eye(3) / 3.0).reshape(-1, 9)
@@ -154,7 +140,8 @@ class EnvironmentCodebook:
 
     def atom_labels(self, indices: Sequence[int]) -> np.ndarray:
         """Cluster labels of all atoms of the structures `indices`, structure by structure in that order."""
-        return self.labels[_atom_rows(self.atom_ptr, np.asarray(indices, dtype=np.int64))]
+        indices = np.asarray(indices, dtype=np.int64)
+        return self.labels[ranges(self.atom_ptr[indices], self.atom_ptr[indices + 1] - self.atom_ptr[indices])]
 
     def coverage(self, indices: Sequence[int]) -> CoverageReport:
         reached = np.unique(self.atom_labels(indices))
@@ -175,13 +162,6 @@ class EnvironmentCodebook:
         return hist / np.maximum(counts, 1)[:, None]
 
 
-def _atom_rows(ptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
-    """Flat rows ptr[k]:ptr[k+1] of every k in `indices`, concatenated in that order (atoms or edges)."""
-    counts = ptr[indices + 1] - ptr[indices]
-    starts = np.repeat(ptr[indices] - (np.cumsum(counts) - counts), counts)
-    return starts + np.arange(int(counts.sum()))
-
-
 def _cache_file(path: Path, settings: CodebookSettings) -> Path:
     digest = hashlib.sha256(json.dumps({"v": CODEBOOK_VERSION, **asdict(settings)}, sort_keys=True).encode())
     return path / "coverage" / f"codebook-{digest.hexdigest()[:12]}.npz"
@@ -190,27 +170,26 @@ def _cache_file(path: Path, settings: CodebookSettings) -> Path:
 def load_codebook(store, settings: CodebookSettings | None = None) -> EnvironmentCodebook:
     """The store's environment codebook: read from STORE/coverage/ when cached, else fitted there (atomically)."""
     settings = settings or CodebookSettings()
-    path = _store_path(store)
-    cache = _cache_file(path, settings)
-    flat = _FlatStore(path)
-    fingerprint = f"{flat.manifest.get('source_sha256', '')}:{flat.manifest.get('n_atoms', len(flat.z))}"
+    store = _open(store)
+    cache = _cache_file(store.path, settings)
+    fingerprint = f"{store.manifest.get('source_sha256', '')}:{store.manifest.get('n_atoms', len(store.array('z')))}"
     if cache.is_file():
         with np.load(cache) as saved:
             if str(saved["fingerprint"]) == fingerprint:
-                return EnvironmentCodebook(saved["labels"], flat.atom_ptr, settings)
-    labels = _fit_labels(path, flat, settings)
+                return EnvironmentCodebook(saved["labels"], store.atom_ptr, settings)
+    labels = _fit_labels(store, settings)
     buffer = io.BytesIO()
     np.savez(buffer, labels=labels, fingerprint=np.array(fingerprint), settings=np.array(json.dumps(asdict(settings))))
     atomic_write_bytes(cache, buffer.getvalue())
     log.info("environment codebook: %d clusters fitted on %d atoms -> %s", labels.max() + 1, len(labels), cache)
-    return EnvironmentCodebook(labels, flat.atom_ptr, settings)
+    return EnvironmentCodebook(labels, store.atom_ptr, settings)
 
 
-def _fit_labels(path: Path, flat: _FlatStore, settings: CodebookSettings) -> np.ndarray:
+def _fit_labels(store: GraphStore, settings: CodebookSettings) -> np.ndarray:
     """k-means per centre element on standardised descriptors; cluster counts shared out by sqrt(atom count)."""
     from scipy.cluster.vq import kmeans2, vq
 
-    described = atom_descriptors(path, None, settings.n_radial, settings.cutoff)
+    described = atom_descriptors(store, None, settings.n_radial, settings.cutoff)
     rng = np.random.default_rng(settings.seed)
     elements, element_counts = np.unique(described.z, return_counts=True)
     share = np.sqrt(element_counts) / np.sqrt(element_counts).sum()

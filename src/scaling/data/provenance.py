@@ -84,15 +84,11 @@ def record_of(structure) -> LabelRecord:
 
 
 def records_of_store(store) -> list[LabelRecord]:
-    """LabelRecords of every structure of a GraphStore, from its provenance-group table and atomic numbers."""
-    groups = store.manifest.get("provenance_groups") or []
-    group_of = np.load(store.path / "group.npy")
-    z = np.load(store.path / "z.npy", mmap_mode="r")
-    atom_ptr = np.load(store.path / "atom_ptr.npy")
+    """LabelRecords of every structure of a GraphStore, from its provenance groups and atomic numbers."""
     records = []
-    for k in range(len(group_of)):
-        group = groups[int(group_of[k])] if groups else {}
-        symbols = {chemical_symbols[int(n)] for n in np.unique(z[atom_ptr[k] : atom_ptr[k + 1]])}
+    for k in range(len(store)):
+        group = store.provenance_group(k)
+        symbols = {chemical_symbols[int(n)] for n in np.unique(store.numbers(k))}
         records.append(LabelRecord(frozenset(symbols), group.get("calculator"), dict(group.get("settings") or {})))
     return records
 

@@ -2,9 +2,10 @@
 
 `build_store` reads a source, computes full neighbour lists with vesin and writes flat .npy arrays plus a
 manifest into a temporary folder that is renamed into place at the end (a failed build leaves nothing).
-`GraphStore` memory-maps those arrays; `store[i]` is a PyG Data with the fields of /tmp/team/CONTRACTS.md, and
-`store.batch(indices)` builds the PyG Batch for a whole index list with one vectorised slice per array instead of
-one Data per structure (the per-item Python overhead dominates small batches otherwise).
+`GraphStore` memory-maps those arrays and is the only reader of the format: `store[i]` is a PyG Data with the
+fields of docs/data.md, `store.batch(indices)` builds the PyG Batch for a whole index list with one vectorised slice
+per array instead of one Data per structure (the per-item Python overhead dominates small batches otherwise), and
+`store.array(name)` hands other readers (coverage, provenance) a flat array read-only.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from scaling.atomic import _default_file_mode
 from scaling.data.structures import Structure, provenance_key
 from scaling.errors import InputError
 
@@ -185,7 +187,7 @@ def _write_atomically(out_dir: Path, arrays, manifest, ids, force: bool) -> None
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
     try:
-        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a store is as readable as any new folder
+        tmp.chmod(_folder_mode())  # mkdtemp makes it private; a store is as readable as any new folder
         for name, array in arrays.items():
             np.save(tmp / f"{name}.npy", np.ascontiguousarray(array))
         (tmp / "ids.json").write_text(json.dumps(ids) + "\n")
@@ -202,24 +204,24 @@ def _write_atomically(out_dir: Path, arrays, manifest, ids, force: bool) -> None
         raise
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _folder_mode() -> int:
+    """A new file's mode (0o666 less the umask) with search permission wherever reading is allowed."""
+    mode = _default_file_mode()
+    return mode | (mode & 0o444) >> 2
 
 
 def is_store(path: str | Path) -> bool:
     return (Path(path) / "manifest.json").is_file()
 
 
-def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Concatenated aranges [s, s + c) for every (s, c), vectorised."""
+def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenated aranges [s, s + c) for every (s, c), vectorised: the flat rows (atoms or edges) of structures."""
     ends = np.cumsum(counts)
     return np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64) + np.repeat(starts - (ends - counts), counts)
 
 
 class GraphStore:
-    """A memory-mapped graph store; a torch Dataset of PyG Data (see CONTRACTS.md for the fields).
+    """A memory-mapped graph store; a torch Dataset of PyG Data (docs/data.md lists the fields).
 
     Only the path travels when pickled (DataLoader workers, spawn), and each process maps the files itself.
     """
@@ -291,11 +293,44 @@ class GraphStore:
         """[len(indices), 119] counts of each atomic number per structure (for per-element reference energies)."""
         indices = np.arange(len(self)) if indices is None else np.asarray(indices, dtype=np.int64)
         counts = self.n_atoms(indices)
-        atoms = _ranges(self._atom_ptr_mem[indices], counts)
+        atoms = ranges(self._atom_ptr_mem[indices], counts)
         rows = np.repeat(np.arange(len(indices)), counts)
         out = np.zeros((len(indices), 119), dtype=np.int64)
         np.add.at(out, (rows, np.asarray(self._z[atoms], dtype=np.int64)), 1)
         return out
+
+    # --- read-only access for the store's other readers (coverage descriptors, provenance checks) ---------------
+
+    def array(self, name: str) -> np.ndarray:
+        """The flat array `name` of the store format (z, pos, edge_index, cell_shift, ...): memory-mapped, read-only."""
+        if name not in _ARRAYS:
+            raise KeyError(f"{name!r}: not an array of {FORMAT} (one of {', '.join(_ARRAYS)})")
+        return getattr(self, f"_{name}")
+
+    @property
+    def atom_ptr(self) -> np.ndarray:
+        """[n + 1]: the atoms of structure k are the flat rows atom_ptr[k]:atom_ptr[k + 1] (read-only)."""
+        return self._atom_ptr_mem
+
+    @property
+    def edge_ptr(self) -> np.ndarray:
+        """[n + 1]: the edges of structure k are the flat rows edge_ptr[k]:edge_ptr[k + 1] (read-only)."""
+        return self._edge_ptr_mem
+
+    def atom_rows(self, indices) -> np.ndarray:
+        """Flat atom rows of the structures `indices`, structure by structure in that order."""
+        indices = np.asarray(indices, dtype=np.int64)
+        return ranges(self._atom_ptr_mem[indices], self.n_atoms(indices))
+
+    def edge_rows(self, indices) -> np.ndarray:
+        """Flat edge rows of the structures `indices`, structure by structure in that order."""
+        indices = np.asarray(indices, dtype=np.int64)
+        return ranges(self._edge_ptr_mem[indices], self._edge_ptr_mem[indices + 1] - self._edge_ptr_mem[indices])
+
+    def provenance_group(self, i: int) -> dict[str, Any]:
+        """The manifest's provenance group of structure i (calculator, settings, count, elements); {} if none."""
+        groups = self.manifest.get("provenance_groups") or []
+        return groups[int(self._group[i])] if groups else {}
 
     def __getitem__(self, i):
         from torch_geometric.data import Data
@@ -341,27 +376,6 @@ class GraphStore:
         batch._num_graphs = graphs
         return batch
 
-    def collate(self, indices):
-        """A DataLoader collate_fn over a dataset of indices: DataLoader(indices, collate_fn=store.collate)."""
-        return self.batch(np.asarray([int(i) for i in indices], dtype=np.int64))
-
-    def loader(
-        self,
-        indices,
-        batch_size: int,
-        shuffle: bool = False,
-        seed: int = 0,
-        epoch: int = 0,
-        drop_last: bool = False,
-    ) -> Iterator:
-        """Batches over `indices` for one epoch; the order is a function of (seed, epoch) when shuffled."""
-        indices = np.asarray(indices, dtype=np.int64)
-        if shuffle:
-            indices = np.random.default_rng([seed, epoch]).permutation(indices)
-        stop = len(indices) - (len(indices) % batch_size if drop_last else 0)
-        for start in range(0, stop, batch_size):
-            yield self.batch(indices[start : start + batch_size])
-
     def _fields(self, indices: np.ndarray, batched: bool) -> dict[str, Any]:
         import torch
 
@@ -374,8 +388,8 @@ class GraphStore:
             edges = slice(int(edge_start[0]), int(edge_start[0] + n_edges[0]))
             edge_index = np.array(self._edge_index[:, edges], dtype=np.int64)
         else:
-            atoms = _ranges(atom_start, counts)
-            edges = _ranges(edge_start, n_edges)
+            atoms = ranges(atom_start, counts)
+            edges = ranges(edge_start, n_edges)
             offsets = np.cumsum(counts) - counts
             edge_index = self._edge_index[:, edges].astype(np.int64) + np.repeat(offsets, n_edges)
         return {
