@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from scaling.sweep import parse_spec, run_sweep
-from scaling.sweep.local import available_cores
+from scaling.system import available_cores
 from scaling.sweep.runfolder import RunFolder
 
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from scaling.data.structures import Structure
 from scaling.errors import InputError
+from scaling.system import available_cores
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def generate(
         raise InputError(f"--n: need at least 1 structure, got {n}")
     elements = check_elements(elements)
     n_tasks = -(-n // FRAMES_PER_TASK)
-    workers = min(workers or _available_cores(), n_tasks)
+    workers = min(workers or available_cores(), n_tasks)
     task = partial(_run_task, seed=int(seed), elements=elements)
     frames: list[Structure] = []
     if workers <= 1:
@@ -133,13 +134,6 @@ def _collect(results, n_tasks: int, progress: Progress | None) -> list[Structure
         if progress is not None:
             progress(done, n_tasks)
     return frames
-
-
-def _available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def _quiet_worker() -> None:

@@ -22,14 +22,11 @@ from typing import Callable, Iterator
 
 from scaling.sweep.cellrun import run_cell
 from scaling.sweep.runfolder import RunFolder
+from scaling.system import available_cores
 
 log = logging.getLogger(__name__)
 
 MAX_POOL_RESTARTS = 3
-
-
-def available_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def cell_cost(cell_id: str, folder: RunFolder) -> float:
