@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from ase.data import chemical_symbols
 
+from scaling.data.structures import json_safe, settings_key
 from scaling.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -53,27 +54,6 @@ class LabelRecord:
     @property
     def key(self) -> str:
         return settings_key(self.calculator, self.settings)
-
-
-def settings_key(calculator: str | None, settings: dict) -> str:
-    """A canonical string for one reference setting: equal keys mean one provenance group."""
-    return json.dumps({"calculator": calculator, "settings": _json_safe(settings)}, sort_keys=True)
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in sorted(value.items())}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _json_safe(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return str(value)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
 
 
 def record_of(structure) -> LabelRecord:
@@ -179,7 +159,7 @@ class Finding:
     details: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "message": self.message, **_json_safe(self.details)}
+        return {"kind": self.kind, "message": self.message, **json_safe(self.details)}
 
 
 @dataclass
@@ -215,7 +195,7 @@ def provenance_groups(records: Sequence[LabelRecord]) -> list[dict]:
         groups.append(
             {
                 "calculator": first.calculator,
-                "settings": _json_safe(first.settings),
+                "settings": json_safe(first.settings),
                 "count": len(members),
                 "elements": sorted(set().union(*(r.elements for r in members))),
                 "hubbard_u_elements": u_elements,
@@ -312,7 +292,7 @@ class ShiftFit:
     def to_dict(self) -> dict:
         return {
             "shifts_eV_per_atom": self.shifts,
-            "target": {"calculator": self.target_calculator, "settings": _json_safe(self.target_settings)},
+            "target": {"calculator": self.target_calculator, "settings": json_safe(self.target_settings)},
             "n_pairs": self.n_pairs,
             "pairs_mean_abs_dE_per_atom_before_eV": self.mae_before,
             "pairs_mean_abs_dE_per_atom_after_eV": self.mae_after,

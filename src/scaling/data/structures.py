@@ -89,11 +89,31 @@ def _full_stress(stress: np.ndarray) -> np.ndarray:
 
 
 def provenance_key(structure: Structure) -> str:
-    """The provenance group of a structure: JSON of its calculator and settings (the reference surface)."""
+    """The provenance group of a structure: its calculator and settings (the reference surface) as one key."""
     prov = structure.provenance
-    return json.dumps(
-        {"calculator": prov.get("calculator", "unknown"), "settings": prov.get("settings", {})}, sort_keys=True
-    )
+    return settings_key(prov.get("calculator", "unknown"), prov.get("settings", {}))
+
+
+def settings_key(calculator: str | None, settings: dict) -> str:
+    """A canonical string for one reference setting (JSON, sorted keys): equal keys mean one provenance group."""
+    return json.dumps({"calculator": calculator, "settings": json_safe(settings)}, sort_keys=True)
+
+
+def json_safe(value: Any) -> Any:
+    """`value` with numpy types, tuples and non-finite floats turned into plain JSON values (keys sorted)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
 
 
 def validate_structure(structure: Structure, where: str) -> None:
