@@ -24,7 +24,7 @@ from scaling.models.sizing import count_parameters, size_model
 from scaling.train import checkpoint
 from scaling.train.config import TrainConfig
 from scaling.train.data import RunData, fit_reference_energies, force_rms, load_run_data, to_device
-from scaling.train.losses import ErrorSums, LossWeights, batch_loss, batch_terms
+from scaling.train.losses import ErrorSums, LossSettings, batch_loss, batch_terms
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def lr_factor(config: TrainConfig, total_steps: int) -> Callable[[int], float]:
     return factor
 
 
-def evaluate(model: Potential, graphs, batch_size: int, device: torch.device, weights: LossWeights) -> ErrorSums:
+def evaluate(model: Potential, graphs, batch_size: int, device: torch.device, weights: LossSettings) -> ErrorSums:
     """Loss terms and absolute errors over a whole set (forces and stress by autograd, no graph kept)."""
     model.eval()
     sums = ErrorSums()
@@ -98,8 +98,8 @@ class Run:
     def __init__(self, config: TrainConfig, run_dir: Path, data: RunData):
         self.config, self.run_dir, self.data = config, run_dir, data
         self.device = resolve_device(config.device)
-        self.weights = LossWeights(config.energy_weight, config.force_weight, config.stress_weight,
-                                   config.loss, config.huber_delta)
+        self.weights = LossSettings(config.energy_weight, config.force_weight, config.stress_weight,
+                                    config.loss, config.huber_delta)
         cutoff = config.cutoff or data.cutoff
         base = ModelConfig(
             arch=config.arch, width=config.width or 1, depth=config.depth, elements=data.elements, cutoff=cutoff,
