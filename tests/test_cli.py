@@ -2,27 +2,44 @@
 
 from __future__ import annotations
 
+import argparse
+import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from scaling.cli import COMMAND_MODULES, main
+from scaling.cli import build_parser, main
+
+COMMANDS = ("data", "train", "sweep", "fit", "fit2d", "plot", "demo")  # the documented surface (docs, README)
 
 
 def test_help_lists_every_command(capsys):
+    subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(COMMANDS) <= set(subparsers.choices)
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])
     assert exit_info.value.code == 0
-    out = capsys.readouterr().out
-    for name in COMMAND_MODULES:
-        assert name in out
+    listed = re.findall(r"^ {4}(\S+) ", capsys.readouterr().out, flags=re.MULTILINE)  # the COMMAND table
+    assert set(COMMANDS) <= set(listed)
+    for name in COMMANDS:
+        with pytest.raises(SystemExit) as exit_info:
+            main([name, "--help"])
+        assert exit_info.value.code == 0
+        assert capsys.readouterr().out.startswith(f"usage: scaling {name} "), name
 
 
 def test_console_script_runs():
-    proc = subprocess.run([sys.executable, "-m", "scaling.cli", "--version"], capture_output=True, text=True)
-    assert proc.returncode == 0
+    """The `scaling` entry point that pip installs beside the interpreter (pyproject's [project.scripts])."""
+    script = shutil.which("scaling", path=str(Path(sys.executable).parent))
+    assert script, f"no `scaling` console script in {Path(sys.executable).parent}: install the package (pip install -e .)"
+    proc = subprocess.run([script, "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("scaling ")
+    proc = subprocess.run([script, "fit", "--x"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "usage: scaling fit" in proc.stderr
 
 
 def test_unknown_command_is_refused_with_the_list(capsys):
