@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import csv
 import json
 
 import numpy as np
 import pytest
+from table_helpers import TRUE
+from table_helpers import write_grid as _write_grid
 
-from scaling.analysis.laws2d import KaplanBroken
 from scaling.cli import main
-
-TRUE = np.array([0.35, 0.15, 0.45, 2e5, 3e4])
-
-
-def _write_grid(path, seeds=(1, 2, 3), noise=0.01, groups=("twobody",)):
-    rng = np.random.default_rng(0)
-    law = KaplanBroken()
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["arch", "n_params", "train_size", "seed", "val_loss", "status"])
-        for arch in groups:
-            for n in np.geomspace(3e5, 1e8, 5):
-                for d in np.geomspace(2.5e3, 1.6e5, 6):
-                    clean = law.evaluate(np.array([[n, d]]), TRUE)[0]
-                    for seed in seeds:
-                        writer.writerow([arch, int(n), int(d), seed, clean * (1 + noise * rng.normal()), "done"])
-    return path
 
 
 def test_json_contract_and_recovery(tmp_path):

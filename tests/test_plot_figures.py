@@ -13,13 +13,13 @@ from scaling.analysis.laws import get_law
 from scaling.analysis.laws2d import KaplanBroken
 from scaling.cli import main
 from scaling.plot import figures, style
-from test_fit2d_cli import TRUE, _write_grid
+from table_helpers import TRUE, write_grid
 
 
 @pytest.fixture(scope="module")
 def fit2d_json(tmp_path_factory):
     folder = tmp_path_factory.mktemp("fit2d")
-    table = _write_grid(folder / "grid.csv")
+    table = write_grid(folder / "grid.csv")
     out = folder / "fit.json"
     assert main(["-q", "fit2d", str(table), "--n", "n_params", "--d", "train_size", "--y", "val_loss",
                  "--law", "kaplan-broken", "--bootstrap", "30", "--json", str(out)]) == 0
