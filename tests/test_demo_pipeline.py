@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from scaling.sweep.runfolder import read_jsonl
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -43,7 +45,15 @@ def test_demo_writes_table_fits_and_figures(tmp_path):
         assert (out / name).stat().st_size > 1000, name
     summary = json.loads((out / "demo.json").read_text())
     assert summary["counts"]["done"] == 20 and summary["failed_steps"] == []
+    starts = cell_starts(out)
+    assert len(starts) == 20 and set(starts.values()) == {1}
     again = subprocess.run([sys.executable, "-m", "scaling.cli", "-q", "demo", "--spec", str(spec), "--out", str(out),
                             "--bootstrap", "20"], capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0  # a second run resumes: nothing is trained again
-    assert json.loads((out / "demo.json").read_text())["sweep_seconds"] < summary["sweep_seconds"]
+    assert again.returncode == 0
+    assert cell_starts(out) == starts  # a second run resumes: no cell is started (trained) again
+
+
+def cell_starts(out: Path) -> dict[str, int]:
+    """Training starts per cell: the lines of each cell's attempts.jsonl that record a start (not an event)."""
+    return {path.parent.name: sum("event" not in attempt for attempt in read_jsonl(path))
+            for path in out.rglob("attempts.jsonl")}

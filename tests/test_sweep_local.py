@@ -25,6 +25,7 @@ def attempts(folder, cell_id):
     return [a for a in folder.read_attempts(cell_id) if "event" not in a]
 
 
+@pytest.mark.slow  # 20 s alone on one free core, about 40 s on a loaded CI machine
 def test_local_sweep_runs_resumes_and_grows(tmp_path):
     run_dir = tmp_path / "run"
     report = run_sweep(parse_spec(TINY), run_dir)
