@@ -71,7 +71,7 @@ def fit2d_table(
     """Read `path`, fit every group and return the whole fit2d JSON document (validated before any fitting)."""
     settings.check()
     table, left_out = read_fit_table(path, where)
-    groups = curves(table, [n, d], y, list(group))
+    groups = curves(table, [n, d], y, list(group), x_flags=["--n", "--d"])
     law = get_law(settings.law)
     for curve in groups:
         check_curve(table.path, curve, [n, d], y, settings.space, settings.weights)

@@ -171,12 +171,15 @@ def numeric_column(table: Table, name: str, flag: str) -> np.ndarray:
     return out
 
 
-def curves(table: Table, x: str | list[str], y: str, group: list[str] | tuple[str, ...] = ()) -> list[Curve]:
-    """One Curve per distinct group value (in order of first appearance); rows sharing (group, x) are seeds."""
+def curves(table: Table, x: str | list[str], y: str, group: list[str] | tuple[str, ...] = (),
+           x_flags: list[str] | None = None) -> list[Curve]:
+    """One Curve per distinct group value (in order of first appearance); rows sharing (group, x) are seeds.
+    `x_flags` names the flag of each x column in errors (default --x; fit2d's are --n and --d)."""
     if table.n_rows == 0:
         raise InputError(f"{table.path}: the table has no rows")
     x_names = [x] if isinstance(x, str) else list(x)
-    xs = np.stack([numeric_column(table, name, "--x") for name in x_names], axis=1)
+    x_flags = x_flags or ["--x"] * len(x_names)
+    xs = np.stack([numeric_column(table, name, flag) for name, flag in zip(x_names, x_flags)], axis=1)
     ys = numeric_column(table, y, "--y")
     keys = list(zip(*(table.require(name, "--group") for name in group))) if group else [()] * len(ys)
     by_group: dict[tuple, dict[tuple, list[float]]] = {}
