@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from scaling.analysis.fit1d import FitSettings, fit_table
@@ -82,3 +83,43 @@ def test_intervals_print_as_brackets(reference_data, capsys):
     lines = [line for line in table.splitlines() if "OptiMetal" in line]
     assert lines and all(" [" in line and "-> " in line for line in lines)
     assert "(0." not in table  # never "0.520 (-0.776-19.720)"
+
+
+def _bending_curve(path, rng, steepen=True):
+    """12 points over 3 decades; the last few bend away from the power law of the first ones (a break near the top
+    of the range: steeper if `steepen`, else flattening onto a floor)."""
+    x = np.geomspace(100, 1e5, 15)
+    if steepen:
+        y = 3 * x ** -0.2 * (1 + x / 2e4) ** -0.6
+    else:
+        y = 0.05 + 3 * x ** -0.35
+    y = y * np.exp(0.005 * rng.standard_normal(len(x)))
+    path.write_text("x,y\n" + "".join(f"{a},{b}\n" for a, b in zip(x[:12], y[:12])))
+    return x[12:], y[12:]
+
+
+@pytest.mark.parametrize("steepen", [True, False])
+def test_select_by_holdout_picks_the_law_that_predicts_the_bend(tmp_path, steepen):
+    from scaling.plot.data import evaluate_fit
+
+    rng = np.random.default_rng(5)
+    table = tmp_path / "curve.csv"
+    x_future, y_future = _bending_curve(table, rng, steepen)
+    document = fit_table(str(table), "x", "y", settings=FitSettings(select_by="holdout"))
+    fits = document["fits"]
+    scores = [f["holdout_score"] for f in fits]
+    assert all(s is not None for s in scores) and scores == sorted(scores)  # ranked by the extrapolation score
+    assert fits[0]["law"] != "power" and fits[0]["holdout_origins"] == 3
+    power = next(f for f in fits if f["law"] == "power")
+
+    def future_error(entry):
+        return float(np.sqrt(np.mean(np.log(evaluate_fit(entry, x_future) / y_future) ** 2)))
+
+    assert future_error(fits[0]) < 0.5 * future_error(power)
+
+
+def test_select_by_holdout_reports_both_criteria(reference_data, capsys):
+    assert main(["fit", _optimetal(reference_data), "--x", "D_train", "--y", "val_loss", "--group", "model",
+                 "--select-by", "holdout"]) == 0
+    out = capsys.readouterr().out
+    assert "AICc" in out and "extrapolation RMSLE" in out

@@ -102,8 +102,11 @@ def fit_table(
         check_curve(data.path, curve, [x], y, settings.space, settings.weights, distinct_x=True)
         fitted, held = _split(data.path, curve, x, settings.holdout_last)
         sigma = fitted.y_std if settings.weights == "seed-std" else None
-        laws = (candidate_laws(settings.breaks, settings.fixed) if select
-                else [(build_law(settings.law, settings.breaks, settings.fixed), settings.fixed)])
+        if select:  # candidates with more free parameters than points cannot be fitted: they are left out
+            laws = [(law, fixed) for law, fixed in candidate_laws(settings.breaks, settings.fixed)
+                    if free_count(law, fixed) <= len(fitted.x)]
+        else:
+            laws = [(build_law(settings.law, settings.breaks, settings.fixed), settings.fixed)]
         jobs += [_Job(fitted, held, law, law_fixed, sigma) for law, law_fixed in laws]
 
     for job in jobs:
@@ -119,12 +122,20 @@ def fit_table(
                              progress=progress, method=settings.bootstrap_method)
         record = fit_record(job.fitted, job.result, boot, rmsle(job.result, job.held.x, job.held.y))
         if select:
-            record["holdout_score"] = holdout_score(job, settings)
+            origins = holdout_origins(len(job.fitted.x), [j.result.k for j in jobs if j.fitted is job.fitted],
+                                      settings.holdout_folds)
+            record["holdout_origins"] = origins
+            record["holdout_score"] = holdout_score(job, origins, settings)
         records.append(record)
     if select:
         records = _ranked(records, settings.select_by)
     columns = {"x": x, "y": y, "group": list(group)}
     return document("fit1d", str(table), columns, where, settings_record(settings), left_out, records)
+
+
+def free_count(law, fixed: dict[str, float]) -> int:
+    """Free parameters of `law` with `fixed` held (a tied amplitude is not a parameter)."""
+    return len(law.param_names) - sum(1 for name in fixed if name in law.param_names)
 
 
 def settings_record(settings: FitSettings) -> dict:
@@ -150,15 +161,22 @@ def _fit(job: _Job, curve: Curve, sigma: np.ndarray | None, settings: FitSetting
                huber_delta=settings.huber_delta, fixed=job.fixed, optimizer=settings.optimizer)
 
 
-def holdout_score(job: _Job, settings: FitSettings) -> float | None:
-    """Rolling-origin extrapolation score: for k = 1..holdout_folds, fit on all but the k largest x and predict
-    those k; the RMSLE over every prediction (pooled). None where the law has too many free parameters to be fitted
-    on n - holdout_folds points with a residual degree of freedom left."""
-    curve, folds = job.fitted, settings.holdout_folds
-    if len(curve.x) - folds <= job.result.k:
+def holdout_origins(n_points: int, free: list[int], folds: int) -> int:
+    """Origins K of the rolling-origin score of one group, the same for every candidate so their scores compare:
+    at most `folds`, and small enough that the candidate with the most free parameters still has as many points
+    as parameters when the K largest x are held out (at least 1)."""
+    return max(1, min(folds, n_points - max(free)))
+
+
+def holdout_score(job: _Job, origins: int, settings: FitSettings) -> float | None:
+    """Rolling-origin extrapolation score: for k = 1..origins, fit on all but the k largest x and predict those k;
+    the RMSLE over every prediction (pooled). None where the law has more free parameters than the points left
+    (n - origins) or a fold's fit fails."""
+    curve = job.fitted
+    if len(curve.x) - origins < job.result.k:
         return None
     errors = []
-    for k in range(1, folds + 1):
+    for k in range(1, origins + 1):
         keep = np.arange(len(curve.x)) < len(curve.x) - k
         train = curve.subset(keep)
         try:

@@ -141,7 +141,7 @@ def _table_rows(document: dict, args) -> tuple[list[str], list[list[str]]]:
     if args.holdout_last:
         header.append(f"holdout RMSLE (last {args.holdout_last})")
     if scores:
-        header.append(f"extrapolation RMSLE ({args.holdout_folds} origins)")
+        header.append("extrapolation RMSLE (origins)")
     header.append("unidentified")
     rows = []
     for record in fits:
@@ -162,7 +162,8 @@ def _table_rows(document: dict, args) -> tuple[list[str], list[list[str]]]:
         if args.holdout_last:
             row.append("-" if record["holdout_rmsle"] is None else f"{record['holdout_rmsle']:.2e}")
         if scores:
-            row.append("-" if record.get("holdout_score") is None else f"{record['holdout_score']:.2e}")
+            row.append("-" if record.get("holdout_score") is None
+                       else f"{record['holdout_score']:.2e} ({record['holdout_origins']})")
         row.append(", ".join(record["unidentified"]) or "-")
         rows.append(row)
     return header, rows
