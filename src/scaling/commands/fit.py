@@ -1,7 +1,7 @@
-"""`scaling fit`: fit a one-axis scaling law per group of a results table (DESIGN.md contract).
+"""`scaling fit`: parse the flags, run `scaling.analysis.fit1d.fit_table`, write the JSON and figure, print the table.
 
-The default path imports only numpy, the stdlib csv module and (on a terminal) rich's table, so a fit of a small
-table takes a fraction of a second; pandas loads only for --where, Parquet or JSON lines, lmfit only for
+The default path imports only numpy, the stdlib csv/ast modules and (on a terminal) rich's table, so a fit of a
+small table takes a fraction of a second; pandas loads only for Parquet or JSON lines, lmfit only for
 --optimizer lmfit, matplotlib only for --plot.
 """
 
@@ -90,8 +90,7 @@ def _single_threaded_blas() -> None:
 def run(args) -> int:
     _single_threaded_blas()
     from scaling.analysis.fit1d import fit_table
-    from scaling.outputs import (check_figure_path, check_output, progress_enabled, report_left_out,
-                                          with_progress)
+    from scaling.outputs import check_figure_path, check_output, progress_enabled, report_left_out, with_progress
 
     settings = settings_from(args)
     settings.check()
