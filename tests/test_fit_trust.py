@@ -173,3 +173,11 @@ def test_where_is_refused_before_the_table_is_read(tmp_path):
         from scaling.analysis.table import read_table
 
         read_table(tmp_path / "absent.csv", "__import__('os')")
+
+
+def test_where_refuses_text_arithmetic_and_mixed_ordering():
+    columns = {"x": ["1", "2", "3"], "arch": ["a", "b", "c"]}
+    for text in ("arch * 100000000 == 'a'", "x < 'b'", "x + 1"):
+        with pytest.raises(InputError, match="--where"):
+            Filter(text).mask(columns, "t.csv")
+    assert Filter("arch < 'b' or x % 2 == 0").mask(columns).tolist() == [True, True, False]

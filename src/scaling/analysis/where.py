@@ -58,7 +58,7 @@ class Filter:
     def mask(self, columns: dict[str, list[Any]], path: str = "") -> np.ndarray:
         missing = [name for name in self.names if name not in columns]
         if missing:
-            raise InputError(f"{path}: --where {self.text!r}: column {missing[0]!r} not found "
+            raise InputError(f"{_at(path)}--where {self.text!r}: column {missing[0]!r} not found "
                              f"(columns: {', '.join(columns)})")
         rows = len(next(iter(columns.values()), []))
         arrays = {name: _as_array(columns[name]) for name in self.names}
@@ -66,10 +66,10 @@ class Filter:
             with np.errstate(all="ignore"):
                 value = self._eval(self._tree, arrays)
         except (TypeError, ValueError) as error:  # e.g. a string column minus a number
-            raise InputError(f"{path}: --where {self.text!r}: cannot evaluate ({error})".splitlines()[0]) from None
+            raise InputError(f"{_at(path)}--where {self.text!r}: cannot evaluate ({error})".splitlines()[0]) from None
         value = np.asarray(value)
         if value.dtype != bool:
-            raise InputError(f"{path}: --where {self.text!r}: the expression is not a condition (true/false per row)")
+            raise InputError(f"{_at(path)}--where {self.text!r}: the expression is not a condition (true/false per row)")
         return np.broadcast_to(value, (rows,)).copy()
 
     def _eval(self, node: ast.AST, arrays: dict[str, np.ndarray]):
@@ -89,7 +89,10 @@ class Filter:
                 return np.logical_not(np.asarray(operand, dtype=bool))
             return np.negative(operand) if isinstance(node.op, ast.USub) else np.positive(operand)
         if isinstance(node, ast.BinOp):
-            return _BIN_OPS[type(node.op)](self._eval(node.left, arrays), self._eval(node.right, arrays))
+            left, right = self._eval(node.left, arrays), self._eval(node.right, arrays)
+            if _is_text(left) or _is_text(right):
+                raise TypeError("arithmetic needs numbers, not text")
+            return _BIN_OPS[type(node.op)](left, right)
         if isinstance(node, ast.Compare):
             out = True
             left = self._eval(node.left, arrays)
@@ -127,6 +130,10 @@ def _check_node(node: ast.AST, text: str) -> None:
                 raise InputError(f"--where {text!r}: a list may hold only literals")
 
 
+def _at(path: str) -> str:
+    return f"{path}: " if path else ""
+
+
 def _compare(op: ast.cmpop, left, right) -> np.ndarray:
     if isinstance(op, (ast.In, ast.NotIn)):
         inside = np.zeros(np.shape(left), dtype=bool)
@@ -137,8 +144,8 @@ def _compare(op: ast.cmpop, left, right) -> np.ndarray:
         return _equal(left, right)
     if isinstance(op, ast.NotEq):
         return ~_equal(left, right)
-    if _is_text(left) or _is_text(right):
-        left, right = np.asarray(left).astype(str), np.asarray(right).astype(str)
+    if _is_text(left) != _is_text(right):
+        raise TypeError("< <= > >= compare numbers with numbers or text with text")
     return _COMPARE[type(op)](left, right)
 
 
