@@ -123,3 +123,10 @@ def test_select_by_holdout_reports_both_criteria(reference_data, capsys):
                  "--select-by", "holdout"]) == 0
     out = capsys.readouterr().out
     assert "AICc" in out and "extrapolation RMSLE" in out
+
+
+def test_importing_the_plot_package_keeps_the_users_backend():
+    code = ("import matplotlib; matplotlib.use('svg'); import scaling.plot.figures, scaling.plot.style; "
+            "print(matplotlib.get_backend())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "svg"
