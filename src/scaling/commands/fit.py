@@ -93,7 +93,6 @@ def run(args) -> int:
     from scaling.outputs import check_figure_path, check_output, progress_enabled, report_left_out, with_progress
 
     settings = settings_from(args)
-    settings.check()
     check_output(args.json, "--json")
     check_figure_path(args.plot, "--plot")
     if args.bootstrap and progress_enabled(args):

@@ -73,7 +73,6 @@ def run(args) -> int:
     settings = Fit2DSettings(law=args.law, space=args.space, loss=args.loss, huber_delta=args.huber_delta,
                              weights=args.weights, bootstrap=args.bootstrap, seed=args.seed, n_starts=args.starts,
                              bootstrap_method=args.bootstrap_method)
-    settings.check()
     check_output(args.json, "--json")
     check_figure_path(args.plot, "--plot", suffixes=PLOT_FILES)
     if args.bootstrap and progress_enabled(args):
