@@ -50,16 +50,19 @@ def power_law_fits(table: Path, out: Path) -> dict[tuple[str, str, str], dict]:
     JSONs written next to the figure. The floor is the error the model and step budget reach with all the data;
     `--select` ranks this law first for three of the four (sampler, loss) curves against D and second, 2.6 AICc
     behind a plain power law, for the coverage sampler's force error."""
-    from scaling.cli import main as scaling_main
+    from scaling.analysis.fit1d import FitSettings, fit_table
+    from scaling.atomic import atomic_write_json
+    from scaling.errors import InputError
 
     entries = {}
     for x, y in (("train_size", "test_force_mae"), ("train_size", "test_energy_mae"), ("coverage", "test_force_mae")):
-        path = out / f"fit_{y}_vs_{x}.json"
-        code = scaling_main(["-q", "fit", str(table), "--x", x, "--y", y, "--group", "sampler", "--where",
-                             "status == 'done'", "--law", "power+floor", "--json", str(path)])
-        if code == 0:
-            for entry in json.loads(path.read_text())["fits"]:
-                entries[(x, y, entry["group"]["sampler"])] = entry
+        try:
+            document = fit_table(str(table), x, y, ["sampler"], "status == 'done'", FitSettings(law="power+floor"))
+        except InputError:
+            continue
+        atomic_write_json(out / f"fit_{y}_vs_{x}.json", document)
+        for entry in document["fits"]:
+            entries[(x, y, entry["group"]["sampler"])] = entry
     return entries
 
 

@@ -69,5 +69,5 @@ def test_fit_cli_accepts_pairs(tmp_path, capsys):
                  "--bootstrap-method", "pairs", "--json", str(out)]) == 0
     (entry,) = json.loads(out.read_text())["fits"]
     assert entry["exponents"][0] == pytest.approx(0.3, abs=0.03)
-    lo, hi = map(float, re.search(r"0\.\d+ \((\d\.\d+)-(\d\.\d+)\)", capsys.readouterr().out).groups())
+    lo, hi = map(float, re.search(r"0\.\d+ \[(\d\.\d+), (\d\.\d+)\]", capsys.readouterr().out).groups())
     assert lo < 0.3 < hi  # the printed bootstrap interval of the exponent

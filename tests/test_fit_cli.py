@@ -11,7 +11,7 @@ from scaling.cli import main
 PUBLISHED = {"OptiMetal2B (CGC)": (0.154, 0.42, 4.72), "OptiMetal2B (TC)": (0.18, 0.39, 4.62),
              "OptiMetal3B (TC)": (0.17, 0.38, 4.43)}
 KEYS = {"group", "law", "fixed", "params", "stderr", "exponents", "breaks", "breaks_ci95", "aicc", "bic", "rmsle",
-        "holdout_rmsle", "n_points"}
+        "holdout_rmsle", "n_points", "unidentified", "exponents_ci95", "holdout_score", "holdout_origins"}
 
 
 def _optimetal_args(reference_data, *extra):
@@ -155,7 +155,7 @@ def test_default_path_imports_only_numpy(table):
 
     code = ("import sys, io, contextlib; from scaling.cli import main\n"
             f"with contextlib.redirect_stdout(io.StringIO()): rc = main(['fit', {str(table)!r}, '--x', 'train_size', "
-            "'--y', 'val_loss', '--group', 'arch', '--bootstrap', '20'])\n"
+            "'--y', 'val_loss', '--group', 'arch', '--bootstrap', '40'])\n"
             "heavy = [m for m in ('pandas', 'scipy', 'lmfit', 'matplotlib', 'torch') if m in sys.modules]\n"
             "print(rc, heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -22,7 +22,7 @@ def fit2d_json(tmp_path_factory):
     table = write_grid(folder / "grid.csv")
     out = folder / "fit.json"
     assert main(["-q", "fit2d", str(table), "--n", "n_params", "--d", "train_size", "--y", "val_loss",
-                 "--law", "kaplan-broken", "--bootstrap", "30", "--json", str(out)]) == 0
+                 "--law", "kaplan-broken", "--bootstrap", "40", "--json", str(out)]) == 0
     return out, table
 
 

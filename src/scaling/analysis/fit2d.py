@@ -11,18 +11,19 @@ Levenberg-Marquardt/IRLS solver, which reaches the same minimum as L-BFGS-B from
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from scaling.analysis import derived
+from scaling.analysis.checks import check_curve
 from scaling.analysis.fitting import FitResult, fit
-from scaling.analysis.laws import get_law
-from scaling.analysis.laws2d import LAWS_2D, Law2D
-from scaling.analysis.table import Curve, curves, read_table
-from scaling.analysis.uncertainty import BootstrapResult, _interval, bootstrap
+from scaling.analysis.laws import get_law, law_names
+from scaling.analysis.laws2d import Law2D
+from scaling.analysis.record import common_fields, document, finite, log_interval
+from scaling.analysis.table import Curve, curves, read_fit_table
+from scaling.analysis.uncertainty import BootstrapResult, _interval, bootstrap, check_replicates
 from scaling.errors import InputError
 
 GRID_POINTS = 9
@@ -46,6 +47,16 @@ class Fit2DSettings:
     n_starts: int = 24
     bootstrap_method: str = "auto"
 
+    def check(self) -> None:
+        """Every setting on its own, before any file is read (InputError naming the flag and value)."""
+        if self.law not in law_names(n_inputs=2):
+            raise InputError(f"--law {self.law!r}: not a two-axis law (choose from {', '.join(law_names(n_inputs=2))})")
+        if not self.huber_delta > 0:
+            raise InputError(f"--huber-delta must be positive, got {self.huber_delta:g}")
+        check_replicates(self.bootstrap)
+        if self.n_starts < 1:
+            raise InputError(f"--starts must be >= 1, got {self.n_starts}")
+
 
 def fit2d_table(
     path: str,
@@ -58,46 +69,19 @@ def fit2d_table(
     progress: Callable[[int], None] | None = None,
 ) -> dict:
     """Read `path`, fit every group and return the whole fit2d JSON document (validated before any fitting)."""
-    if settings.law not in LAWS_2D:
-        raise InputError(f"--law {settings.law!r}: not a two-axis law (choose from {', '.join(LAWS_2D)})")
-    table = read_table(path, where)
-    groups = curves(table, [n, d], y, list(group))
-    for curve in groups:
-        _check_curve(path, curve, n, d, y, settings)
-    fits = [fit_surface(curve, settings, progress) for curve in groups]
-    return {
-        "columns": {"n": n, "d": d, "y": y, "group": list(group)},
-        "where": where,
-        "settings": {
-            "law": settings.law, "space": settings.space, "loss": settings.loss, "huber_delta": settings.huber_delta,
-            "huber_reduction": "sum", "weights": settings.weights, "bootstrap": settings.bootstrap,
-            "bootstrap_method": settings.bootstrap_method, "seed": settings.seed,
-        },
-        "fits": fits,
-    }
-
-
-def _check_curve(path: str, curve: Curve, n: str, d: str, y: str, settings: Fit2DSettings) -> None:
-    where = f" (group {curve.label})" if curve.group else ""
-    for column, values in ((n, curve.x[:, 0]), (d, curve.x[:, 1])):
-        if np.any(values <= 0):
-            raise InputError(f"{path}: column {column!r}{where}: value {float(values.min()):g} is not positive")
-    if settings.space == "log" and np.any(curve.y <= 0):
-        raise InputError(f"{path}: column {y!r}{where}: value {float(curve.y.min()):g} is not positive (--space log)")
+    settings.check()
+    table, left_out = read_fit_table(path, where)
+    groups = curves(table, [n, d], y, list(group), x_flags=["--n", "--d"])
     law = get_law(settings.law)
-    if len(curve.y) <= len(law.param_names):
-        raise InputError(
-            f"{path}{where}: {len(curve.y)} distinct ({n}, {d}) points, law {settings.law!r} needs more than "
-            f"{len(law.param_names)}"
-        )
-    if settings.weights == "seed-std":
-        bad = np.flatnonzero(curve.y_std <= 0)
-        if bad.size:
-            i = bad[0]
-            raise InputError(
-                f"{path}: --weights seed-std{where}: the point {n}={curve.x[i, 0]:g}, {d}={curve.x[i, 1]:g} has "
-                f"{int(curve.n_seeds[i])} seed(s) and zero spread in {y!r}; use --weights none"
-            )
+    for curve in groups:
+        check_curve(table.path, curve, [n, d], y, settings.space, settings.weights)
+        if len(curve.y) <= len(law.param_names):
+            raise InputError(f"{table.path}: {curve.label}: {len(curve.y)} distinct ({n}, {d}) points, law "
+                             f"{settings.law!r} needs more than {len(law.param_names)}")
+    fits = [fit_surface(curve, settings, progress) for curve in groups]
+    settings_record = {**asdict(settings), "huber_reduction": "sum"}
+    return document("fit2d", str(path), {"n": n, "d": d, "y": y, "group": list(group)}, where, settings_record,
+                    left_out, fits)
 
 
 def fit_surface(curve: Curve, settings: Fit2DSettings, progress: Callable[[int], None] | None = None) -> dict:
@@ -118,34 +102,54 @@ def _record(curve: Curve, result: FitResult, boot: BootstrapResult | None) -> di
     theta = result.theta
     samples = boot.samples if boot is not None else None
     breaks = law.data_breaks(theta).tolist()
-    break_names = ["Dc"] * len(breaks)
     if boot is not None:
-        breaks_ci95 = [list(boot.params_ci95[name]) for name in break_names]
+        breaks_ci95 = [list(boot.params_ci95["Dc"]) for _ in breaks]
     else:
-        breaks_ci95 = [_wald_log(value, result.stderr.get(name)) for value, name in zip(breaks, break_names)]
-    entry = {
-        "group": curve.group,
-        "law": law.name,
-        "params": {k: float(v) for k, v in result.params.items()},
-        "stderr": {k: _finite(v) for k, v in result.stderr.items()},
-        "params_ci95": {k: [_finite(lo), _finite(hi)] for k, (lo, hi) in boot.params_ci95.items()} if boot else None,
-        "bootstrap": _bootstrap_summary(law, boot) if boot else None,
-        "exponents": law.exponents_2d(theta),
-        "breaks": [float(b) for b in breaks],
-        "breaks_ci95": breaks_ci95,
-        "aicc": _finite(result.aicc),
-        "bic": _finite(result.bic),
-        "rmsle": _finite(result.rmsle),
-        "holdout_rmsle": None,
-        "n_points": int(result.n_points),
-        "converged": bool(result.converged),
-    }
+        breaks_ci95 = [log_interval(value, result.stderr.get("Dc"), result.n_points, result.k) for value in breaks]
+    entry = common_fields(curve, result, law.exponents_2d(theta), breaks, breaks_ci95)
+    entry["params"] = {k: float(v) for k, v in result.params.items()}
+    entry["params_ci95"] = ({k: [finite(lo), finite(hi)] for k, (lo, hi) in boot.params_ci95.items()}
+                            if boot else None)
+    entry["bootstrap"] = _bootstrap_summary(law, boot) if boot else None
+    entry["converged"] = bool(result.converged)
     entry.update(derived_quantities(law, theta, curve, samples, boot.widening if boot else 1.0))
     entry["points"] = [
         {"n": float(x[0]), "d": float(x[1]), "y": float(y), "std": float(s), "n_seeds": int(m)}
         for x, y, s, m in zip(curve.x, curve.y, curve.y_std, curve.n_seeds)
     ]
+    entry["withheld"] = withhold_unidentified(entry)
     return entry
+
+
+_FLOORS = ("E", "L0")  # the loss floor: the crossover, frontier and local exponents do not rest on it
+
+
+def withhold_unidentified(entry: dict) -> dict[str, str]:
+    """Set to None the derived quantities (crossover line, compute-optimal frontier) that rest on a parameter the
+    data do not identify (any but the floor), and withhold the exponent guides of a figure where a parameter is
+    unidentified or the data break is not resolved; returns {quantity: reason} for what was withheld."""
+    withheld = {}
+    shaky = [name for name in entry["unidentified"] if name not in _FLOORS]
+    if shaky:
+        reason = f"rests on unidentified {', '.join(shaky)}"
+        for key in ("crossover", "compute_optimal"):
+            if entry.get(key) is not None:
+                entry[key] = None
+                withheld[key] = reason
+        withheld["exponent_guides"] = reason
+    elif entry["breaks"] and not _break_resolved(entry):
+        withheld["exponent_guides"] = ("the break Dc is not resolved: its 95% interval leaves no data D on one side "
+                                       "or is unknown")
+    return withheld
+
+
+def _break_resolved(entry: dict) -> bool:
+    """The data break's 95% interval is known and has a data D below and above it."""
+    d_values = {p["d"] for p in entry["points"]}
+    lo, hi = entry["breaks_ci95"][0]
+    if lo is None or hi is None:
+        return False
+    return any(v < lo for v in d_values) and any(v > hi for v in d_values)
 
 
 def derived_quantities(law: Law2D, theta: np.ndarray, curve: Curve, samples: np.ndarray | None,
@@ -200,7 +204,7 @@ def derived_quantities(law: Law2D, theta: np.ndarray, curve: Curve, samples: np.
             "flops_per_param_token": derived.FLOPS_PER_PARAM_TOKEN,
             "C": compute.tolist(), "n_opt": frontier["n_opt"].tolist(), "d_opt": frontier["d_opt"].tolist(),
             "loss_opt": frontier["loss_opt"].tolist(), "a": float(frontier["a"]), "b": float(frontier["b"]),
-            "G": _finite(frontier["G"]),
+            "G": finite(frontier["G"]),
         }
         if samples is not None and law.name == "chinchilla":
             a_s, b_s, _ = derived.chinchilla_allocation(samples)
@@ -214,7 +218,7 @@ def _bootstrap_summary(law: Law2D, boot: BootstrapResult) -> dict:
     """Method, replicate count and the standard deviation of each parameter over the replicates."""
     std = boot.samples.std(axis=0, ddof=1) if boot.n_valid > 1 else np.full(len(law.param_names), np.nan)
     return {"method": boot.method, "n_valid": int(boot.n_valid),
-            "stderr": {name: _finite(s) for name, s in zip(law.param_names, std)}}
+            "stderr": {name: finite(s) for name, s in zip(law.param_names, std)}}
 
 
 def _ci(estimate: float, values: np.ndarray, log: bool, widening: float) -> list[float | None]:
@@ -223,20 +227,4 @@ def _ci(estimate: float, values: np.ndarray, log: bool, widening: float) -> list
     if values.size < 2 or not np.isfinite(estimate):
         return [None, None]
     lo, hi = _interval(float(estimate), values, log, widening)
-    return [_finite(lo), _finite(hi)]
-
-
-def _wald_log(value: float, stderr: float | None) -> list[float | None]:
-    """A 95% interval for a positive scale from its standard error, symmetric in log space."""
-    if stderr is None or not np.isfinite(stderr) or value <= 0:
-        return [None, None]
-    spread = 1.959963984540054 * stderr / value
-    return [value * math.exp(-spread), value * math.exp(spread)]
-
-
-def _finite(value) -> float | None:
-    """A JSON-safe number: None for None, NaN or infinity."""
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
+    return [finite(lo), finite(hi)]

@@ -234,17 +234,29 @@ def natural_jacobian(problem: Problem, theta: np.ndarray) -> np.ndarray:
 
 def _covariance(jac: np.ndarray, w: np.ndarray, values: np.ndarray) -> np.ndarray:
     """(J^T W J)^-1 with the columns scaled to the parameters' magnitudes first (a break at 1e5 and an exponent at
-    0.1 differ by 1e6 in column norm); NaN where the matrix is singular, i.e. a parameter is not identified."""
+    0.1 differ by 1e6 in column norm). Where the matrix is singular (rank-deficient J), the parameters that make up
+    its null space are not identified: their rows and columns are NaN, and the others' covariance is that of the
+    fit with those held at their values (so a floor pinned at zero does not hide the amplitudes' errors)."""
     scale = np.maximum(np.abs(values), 1e-12)
     scaled = jac * scale
     info = scaled.T @ (w[:, None] * scaled)
+    out = np.full(info.shape, np.nan)
+    if not np.all(np.isfinite(info)):
+        return out
+    keep = np.ones(len(info), dtype=bool)
+    if np.linalg.cond(info) > 1e14:
+        eigenvalues, vectors = np.linalg.eigh(info)
+        null = vectors[:, eigenvalues <= 1e-14 * max(eigenvalues.max(), 1e-300)]
+        keep = np.sum(null * null, axis=1) < 0.5  # a parameter mostly inside the null space
+        sub = info[np.ix_(keep, keep)]
+        if not keep.any() or np.linalg.cond(sub) > 1e14:
+            return out
     try:
-        if np.linalg.cond(info) > 1e14:
-            raise np.linalg.LinAlgError
-        inverse = np.linalg.inv(info)
+        inverse = np.linalg.inv(info[np.ix_(keep, keep)])
     except np.linalg.LinAlgError:
-        return np.full(info.shape, np.nan)
-    return inverse * np.outer(scale, scale)
+        return out
+    out[np.ix_(keep, keep)] = inverse * np.outer(scale[keep], scale[keep])
+    return out
 
 
 def summarise(problem: Problem, theta: np.ndarray) -> FitResult:

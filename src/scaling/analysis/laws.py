@@ -4,8 +4,8 @@ A law knows nothing about fitting (see `scaling.analysis.fitting`). Every law ev
 batch axis of parameter vectors, `theta[..., P] -> y[..., n]`, so the engine can run many starts and bootstrap
 replicates in one call. x is `[n]` for one-axis laws and `[n, 2]` (columns N, D) for two-axis laws.
 
-Laws register by name with `register_law`; `get_law(name, **options)` builds one. 2D laws register into the same
-registry from their own module.
+`get_law(name, **options)` builds a law by name: the built-in ones are listed in `scaling.analysis.catalog` (the one
+list of names, imported lazily: no module registers on import); `register_law` adds others.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Literal
 
 import numpy as np
 
+from scaling.analysis.catalog import BUILTIN_LAWS, builtin_names
 from scaling.errors import InputError
 
 Scale = Literal["log", "linear"]
@@ -89,21 +90,32 @@ class Law:
 
 
 _REGISTRY: dict[str, Callable[..., Law]] = {}
+_AXES: dict[str, int] = {}
 
 
-def register_law(name: str, factory: Callable[..., Law]) -> None:
-    """Make `get_law(name, **options)` build laws with `factory(**options)`."""
+def register_law(name: str, factory: Callable[..., Law], n_inputs: int = 1) -> None:
+    """Make `get_law(name, **options)` build laws with `factory(**options)`; `n_inputs`: 1 (x) or 2 (N, D)."""
     _REGISTRY[name] = factory
+    _AXES[name] = n_inputs
 
 
-def law_names() -> tuple[str, ...]:
-    return tuple(_REGISTRY)
+def law_names(n_inputs: int | None = None) -> tuple[str, ...]:
+    """The built-in law names (`scaling.analysis.catalog`) and any registered, all or those with `n_inputs` axes."""
+    extra = tuple(name for name, axes in _AXES.items()
+                  if name not in BUILTIN_LAWS and (n_inputs is None or axes == n_inputs))
+    return builtin_names(n_inputs) + extra
 
 
 def get_law(name: str, **options) -> Law:
-    """The law registered under `name`, built with `options` (e.g. `get_law("broken", breaks=2)`)."""
+    """The law registered under `name`, built with `options` (e.g. `get_law("broken", breaks=2)`); a built-in law's
+    module is imported when it is first built."""
+    if name not in _REGISTRY and name in BUILTIN_LAWS:
+        import importlib
+
+        module, attribute, axes = BUILTIN_LAWS[name]
+        register_law(name, getattr(importlib.import_module(module), attribute), axes)
     if name not in _REGISTRY:
-        raise InputError(f"unknown law {name!r} (known: {', '.join(sorted(_REGISTRY))})")
+        raise InputError(f"unknown law {name!r} (known: {', '.join(sorted(law_names()))})")
     return _REGISTRY[name](**options)
 
 
@@ -296,7 +308,3 @@ class BrokenAmplitudeLaw(BrokenPowerLaw):
         self.name = "broken+amplitude"
 
 
-register_law("power", PowerLaw)
-register_law("power+floor", PowerFloorLaw)
-register_law("broken", BrokenPowerLaw)
-register_law("broken+amplitude", BrokenAmplitudeLaw)

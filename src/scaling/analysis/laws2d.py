@@ -1,8 +1,8 @@
 """Two-axis scaling laws L(N, D): Chinchilla, Kaplan-type broken, Hoffmann-type broken (DESIGN.md formulas).
 
 They follow the law protocol of `scaling.analysis.laws` with `n_inputs = 2`: x has shape [n, 2] (columns N, D),
-theta[..., P] broadcasts over a leading batch axis, and each registers in the shared registry so that
-`get_law("chinchilla")` finds it. Positive scales (amplitudes, E, Nc, Dc) are "log" parameters, so the shared
+theta[..., P] broadcasts over a leading batch axis; `scaling.analysis.catalog` lists them and `get_law("chinchilla")`
+imports this module when first asked for one. Positive scales (amplitudes, E, Nc, Dc) are "log" parameters, so the shared
 engine moves them in log space: for `chinchilla` fitted in log space this is exactly Hoffmann et al.'s
 parameterisation `log L = LSE(a - alpha log N, b - beta log D, e)` with A = e^a, B = e^b, E = e^e.
 
@@ -16,7 +16,7 @@ import itertools
 
 import numpy as np
 
-from scaling.analysis.laws import INF, Law, Parameter, register_law
+from scaling.analysis.laws import INF, Law, Parameter
 
 
 def split_nd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -210,7 +210,3 @@ def _scale_bounds(law: Law, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         upper[i] = x[:, column].max() * 1e6
     return lower, upper
 
-
-LAWS_2D = {law.name: law for law in (Chinchilla, KaplanBroken, HoffmannBroken)}
-for _name, _factory in LAWS_2D.items():
-    register_law(_name, _factory)

@@ -2,7 +2,8 @@
 
 CSV goes through the stdlib reader so that `scaling fit` needs no pandas (importing it costs a third of a second)
 and paths stay strings (os.path, not pathlib: the fast path avoids even that import);
-Parquet, JSON lines and a `--where` query go through pandas, imported only then.
+Parquet and JSON lines go through pandas, imported only then; a `--where` filter is evaluated here
+(`scaling.analysis.where`), never by pandas.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ class Table:
     @property
     def n_rows(self) -> int:
         return len(next(iter(self.columns.values()), []))
+
+    def take(self, keep: np.ndarray) -> "Table":
+        """The rows where `keep` (bool [rows]) is true."""
+        return Table(self.path, {name: [v for v, k in zip(values, keep) if k] for name, values in self.columns.items()})
 
     def require(self, name: str, flag: str) -> list[Any]:
         if name not in self.columns:
@@ -60,14 +65,53 @@ _PANDAS_SUFFIXES = {".parquet", ".pq", ".jsonl", ".ndjson", ".json"}
 
 
 def read_table(path: str | os.PathLike, where: str | None = None) -> Table:
-    """A table from CSV, Parquet or JSON lines (by extension), filtered by a pandas query if `where` is given."""
+    """A table from CSV, Parquet or JSON lines (by extension), keeping the rows a `--where` filter selects
+    (`scaling.analysis.where`; checked before the file is read)."""
     path = os.fspath(path)
+    row_filter = None
+    if where:
+        from scaling.analysis.where import Filter
+
+        row_filter = Filter(where)
     if not os.path.isfile(path):
         raise InputError(f"{path}: file not found")
     suffix = os.path.splitext(path)[1].lower()
-    if where is None and suffix not in _PANDAS_SUFFIXES:
-        return _read_csv(path)
-    return _read_with_pandas(path, suffix, where)
+    table = _read_with_pandas(path, suffix) if suffix in _PANDAS_SUFFIXES else _read_csv(path)
+    if row_filter is None:
+        return table
+    table = table.take(row_filter.mask(table.columns, path))
+    if table.n_rows == 0:
+        raise InputError(f"{path}: --where {where!r} selects no rows")
+    return table
+
+
+def read_fit_table(path: str | os.PathLike, where: str | None = None) -> tuple[Table, dict[str, int]]:
+    """The rows a fit uses: those `where` keeps and, unless `where` itself names the status column, only the
+    rows of a collected sweep whose status is "done" (with the count left out per other status)."""
+    table = read_table(path, where)
+    if where:
+        from scaling.analysis.where import Filter
+
+        if "status" in Filter(where).names:
+            return table, {}
+    return done_rows(table)
+
+
+def done_rows(table: Table) -> tuple[Table, dict[str, int]]:
+    """The rows of a collected sweep table whose `status` is "done", and the count left out per other status
+    ({} when the table has no status column or every row is done): failed or pending cells have no loss to fit."""
+    status = table.columns.get("status")
+    if status is None:
+        return table, {}
+    keep = np.array([str(s) == "done" for s in status], dtype=bool)
+    left_out: dict[str, int] = {}
+    for value, kept in zip(status, keep):
+        if not kept:
+            name = "missing" if value is None or str(value) in ("", "nan", "None") else str(value)
+            left_out[name] = left_out.get(name, 0) + 1
+    if not keep.any():
+        raise InputError(f"{table.path}: no row has status 'done' ({', '.join(f'{k}: {v}' for k, v in left_out.items())})")
+    return (table.take(keep) if left_out else table), left_out
 
 
 def _read_csv(path: str) -> Table:
@@ -86,25 +130,16 @@ def _read_csv(path: str) -> Table:
     return Table(path, {name: [row[i] for row in rows] for i, name in enumerate(header)})
 
 
-def _read_with_pandas(path: str, suffix: str, where: str | None) -> Table:
+def _read_with_pandas(path: str, suffix: str) -> Table:
     import pandas as pd
 
     try:
         if suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
-        elif suffix in (".jsonl", ".ndjson", ".json"):
-            frame = pd.read_json(path, lines=True)
         else:
-            frame = pd.read_csv(path)
+            frame = pd.read_json(path, lines=True)
     except Exception as error:  # pandas/pyarrow raise many types for unreadable files
-        raise InputError(f"{path}: cannot read as {suffix or 'CSV'} table ({type(error).__name__}: {error})".splitlines()[0]) from None
-    if where:
-        try:
-            frame = frame.query(where)
-        except Exception as error:  # a bad query raises anything from SyntaxError to UndefinedVariableError
-            raise InputError(f"{path}: --where {where!r} failed ({type(error).__name__}: {error})".splitlines()[0]) from None
-        if frame.empty:
-            raise InputError(f"{path}: --where {where!r} selects no rows")
+        raise InputError(f"{path}: cannot read as {suffix} table ({type(error).__name__}: {error})".splitlines()[0]) from None
     return Table(path, {str(name): frame[name].tolist() for name in frame.columns})
 
 
@@ -136,12 +171,15 @@ def numeric_column(table: Table, name: str, flag: str) -> np.ndarray:
     return out
 
 
-def curves(table: Table, x: str | list[str], y: str, group: list[str] | tuple[str, ...] = ()) -> list[Curve]:
-    """One Curve per distinct group value (in order of first appearance); rows sharing (group, x) are seeds."""
+def curves(table: Table, x: str | list[str], y: str, group: list[str] | tuple[str, ...] = (),
+           x_flags: list[str] | None = None) -> list[Curve]:
+    """One Curve per distinct group value (in order of first appearance); rows sharing (group, x) are seeds.
+    `x_flags` names the flag of each x column in errors (default --x; fit2d's are --n and --d)."""
     if table.n_rows == 0:
         raise InputError(f"{table.path}: the table has no rows")
     x_names = [x] if isinstance(x, str) else list(x)
-    xs = np.stack([numeric_column(table, name, "--x") for name in x_names], axis=1)
+    x_flags = x_flags or ["--x"] * len(x_names)
+    xs = np.stack([numeric_column(table, name, flag) for name, flag in zip(x_names, x_flags)], axis=1)
     ys = numeric_column(table, y, "--y")
     keys = list(zip(*(table.require(name, "--group") for name in group))) if group else [()] * len(ys)
     by_group: dict[tuple, dict[tuple, list[float]]] = {}

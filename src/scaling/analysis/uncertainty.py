@@ -58,6 +58,25 @@ def t_975(dof: float) -> float:
     return z + (z**3 + z) / (4 * dof) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * dof**2)
 
 
+MIN_REPLICATES = 40  # fewer: the 2.5% and 97.5% quantiles are the extreme draws, not a 95% interval
+MAX_REPLICATES = 1_000_000  # every replicate's y and parameters are held in memory (N x (points + params) x 8 B)
+
+
+def check_replicates(n_boot: int) -> None:
+    """`--bootstrap N`: 0 (no bootstrap) or MIN_REPLICATES..MAX_REPLICATES, else an InputError saying why."""
+    if n_boot == 0:
+        return
+    if n_boot < 0:
+        raise InputError(f"--bootstrap must be >= 0, got {n_boot}")
+    if n_boot < MIN_REPLICATES:
+        raise InputError(f"--bootstrap {n_boot}: a 95% interval needs at least {MIN_REPLICATES} replicates (with "
+                         "fewer its ends are the extreme draws); use 0 for none or 200-1000")
+    if n_boot > MAX_REPLICATES:
+        raise InputError(f"--bootstrap {n_boot}: at most {MAX_REPLICATES:,} replicates (all are held in memory, "
+                         f"about {n_boot * 64 / 2**30:.0f} GiB per 8 points and parameters; 10^3-10^4 fix a 95% "
+                         "interval's ends to a few percent)")
+
+
 @dataclass
 class BootstrapResult:
     """95% intervals per reported parameter, per exponent and per break (x units), plus the raw samples."""

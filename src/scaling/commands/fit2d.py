@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-LAWS = ("chinchilla", "kaplan-broken", "hoffmann-broken")
+PLOT_FILES = ("", "_data", "_params", "_residuals", "_exponents")  # the files --plot OUT writes
 
 DESCRIPTION = """\
 Fit a two-axis scaling law L(N, D) to a results table (one fit per --group value).
@@ -30,6 +30,9 @@ example:
 
 
 def register(subparsers) -> None:
+    from scaling.analysis.catalog import builtin_names
+    from scaling.outputs import WHERE_HELP
+
     parser = subparsers.add_parser(
         "fit2d", help="fit a two-axis law L(N, D) (chinchilla, kaplan-broken, hoffmann-broken)",
         description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -39,9 +42,9 @@ def register(subparsers) -> None:
     parser.add_argument("--d", required=True, metavar="COL", help="column of the training-set size D")
     parser.add_argument("--y", required=True, metavar="COL", help="column of the loss to fit (positive)")
     parser.add_argument("--group", nargs="+", action="extend", default=[], metavar="COL",
-                        help="fit each distinct value (combination) of these columns separately")
-    parser.add_argument("--where", metavar="QUERY", help='keep rows matching a pandas query, e.g. "status == \'done\'"')
-    parser.add_argument("--law", choices=LAWS, default="chinchilla", help="two-axis law (default: chinchilla)")
+                        help="fit each value (combination) of these columns separately (--group a b or --group a --group b)")
+    parser.add_argument("--where", metavar="FILTER", help=WHERE_HELP)
+    parser.add_argument("--law", choices=builtin_names(n_inputs=2), default="chinchilla", help="two-axis law (default: chinchilla)")
     parser.add_argument("--space", choices=("log", "linear"), default="log",
                         help="residuals of ln L (log, default) or of L (linear)")
     parser.add_argument("--loss", choices=("lsq", "huber"), default="lsq", help="least squares or Huber (summed)")
@@ -64,39 +67,34 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    import os
-    import sys
-
     from scaling.analysis.fit2d import Fit2DSettings, fit2d_table
-    from scaling.atomic import atomic_write_json
-    from scaling.errors import InputError
+    from scaling.outputs import check_figure_path, check_output, progress_enabled, with_progress
 
-    if args.huber_delta <= 0:
-        raise InputError(f"--huber-delta must be positive, got {args.huber_delta:g}")
-    if args.bootstrap < 0:
-        raise InputError(f"--bootstrap must be >= 0, got {args.bootstrap}")
-    if args.starts < 1:
-        raise InputError(f"--starts must be >= 1, got {args.starts}")
     settings = Fit2DSettings(law=args.law, space=args.space, loss=args.loss, huber_delta=args.huber_delta,
                              weights=args.weights, bootstrap=args.bootstrap, seed=args.seed, n_starts=args.starts,
                              bootstrap_method=args.bootstrap_method)
-    show_progress = args.bootstrap > 0 and not args.quiet and not os.environ.get("CI") and sys.stderr.isatty()
-    if show_progress:
-        from rich.progress import Progress
-
-        with Progress(transient=True) as bar:
-            task = bar.add_task("bootstrap", total=None)
-            document = fit2d_table(args.table, args.n, args.d, args.y, args.group, args.where, settings,
-                                   progress=lambda k: bar.advance(task, k))
+    check_output(args.json, "--json")
+    check_figure_path(args.plot, "--plot", suffixes=PLOT_FILES)
+    if args.bootstrap and progress_enabled(args):
+        document = with_progress("bootstrap", lambda progress: fit2d_table(
+            args.table, args.n, args.d, args.y, args.group, args.where, settings, progress=progress))
     else:
         document = fit2d_table(args.table, args.n, args.d, args.y, args.group, args.where, settings)
     if args.json:
+        from scaling.atomic import atomic_write_json
+
         atomic_write_json(args.json, document)
     if args.plot:
+        from scaling.outputs import use_file_backend
+
+        use_file_backend()
         from scaling.plot.figures import plot_fit2d_all
 
         plot_fit2d_all(document, args.plot)
     if not args.quiet:
+        from scaling.outputs import report_left_out
+
+        report_left_out(document, args)
         print(summary(document))
     return 0
 
@@ -108,10 +106,18 @@ def summary(document: dict) -> str:
         head = ", ".join(f"{k}={v}" for k, v in entry["group"].items()) or "all rows"
         lines.append(f"{head}: {entry['law']} on {entry['n_points']} points, AICc {_num(entry['aicc'])}, "
                      f"RMSLE {_num(entry['rmsle'])}")
+        if entry["unidentified"]:
+            lines.append(f"  not identified by the data: {', '.join(entry['unidentified'])}")
+        for quantity, reason in (entry.get("withheld") or {}).items():
+            lines.append(f"  {quantity.replace('_', ' ')} withheld: {reason}")
         boot = (entry.get("bootstrap") or {}).get("stderr") or {}
         for name, value in entry["params"].items():
             se = boot.get(name, entry["stderr"].get(name))
-            lines.append(f"  {name:>6} = {value:.6g}" + (f" +- {se:.3g}" if se is not None else ""))
+            ci = (entry.get("params_ci95") or {}).get(name)
+            text = f"  {name:>6} = {value:.6g}" + (f" +- {se:.3g}" if se is not None else "")
+            if ci and None not in ci:
+                text += f"  95% CI [{ci[0]:.4g}, {ci[1]:.4g}]"
+            lines.append(text + ("  (not identified)" if name in entry["unidentified"] else ""))
         if entry.get("compute_optimal"):
             opt = entry["compute_optimal"]
             lines.append(f"  compute-optimal: N_opt ~ C^{opt['a']:.3f}, D_opt ~ C^{opt['b']:.3f}")

@@ -17,7 +17,8 @@ Two-axis fit (a `scaling fit2d` JSON, which carries its seed-averaged points; no
   --kind params     loss vs N, one curve per D
   --kind residuals  ln(observed/fitted) vs D, coloured by N
   --kind exponents  local data exponent -dlnL/dlnD per N at the smallest and largest D, with 95% intervals
-One-axis fit (a `scaling fit` JSON) needs the table it was fitted on (--table, --x, --y, --group, --where):
+One-axis fit (a `scaling fit` JSON; it names its table, columns and filter, which --table, --x, --y, --group,
+--where override):
   --kind fit        loss vs x per group, seed error bars, fitted law, breaks with 95% bands, exponents
   --kind residuals  ln(observed/fitted) vs x per group
   --kind exponents  each regime's exponent per group value (the fit must be grouped by one numeric column,
@@ -28,7 +29,7 @@ Table only (no --fit): the seed means with std error bars, one series per group.
 EPILOG = """\
 examples:
   scaling plot --fit fit2d.json --out figures/surface.pdf
-  scaling plot --fit fit.json --table results.csv --x train_size --y val_loss --group n_params --out data.pdf
+  scaling plot --fit fit.json --out data.pdf
   scaling plot --table results.csv --x train_size --y val_loss --group arch --out points.pdf
 """
 
@@ -43,8 +44,9 @@ def register(subparsers) -> None:
     parser.add_argument("--x", metavar="COL", help="x column of the table (one-axis fits and table-only plots)")
     parser.add_argument("--y", metavar="COL", help="loss column of the table")
     parser.add_argument("--group", nargs="+", action="extend", default=[], metavar="COL",
-                        help="group columns, as given to `scaling fit`")
-    parser.add_argument("--where", metavar="QUERY", help="pandas query applied to the table, as given to `scaling fit`")
+                        help="group columns (--group a b or --group a --group b; default: the fit's own)")
+    parser.add_argument("--where", metavar="FILTER", help="row filter of the table (as `scaling fit --where`; "
+                        "default: the fit's own)")
     parser.add_argument("--kind", choices=sorted(set(KINDS_2D + KINDS_1D)),
                         help="which figure (default: all for a two-axis fit, fit for a one-axis fit)")
     parser.add_argument("--y-unit", metavar="UNIT", help='unit of the loss for the axis label, e.g. "eV/atom"')
@@ -53,31 +55,54 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from scaling.errors import InputError
+    from scaling.outputs import check_figure_path, use_file_backend
+
+    if args.fit is None and args.table is None:
+        raise InputError("scaling plot needs --fit FIT.json, --table TABLE, or both")
+    document = _read_fit(args.fit) if args.fit is not None else None
+    kind = fit_kind(document) if document is not None else "fit1d"
+    check_figure_path(args.out, "--out", suffixes=_FIT2D_FILES if kind == "fit2d" and (args.kind or "all") == "all"
+                      else ("",))
+    use_file_backend()
+    written = _plot_2d(document, args) if kind == "fit2d" else _plot_1d(document, args)
+    if not args.quiet:
+        print("\n".join(str(path) for path in written))
+    return 0
+
+
+_FIT2D_FILES = ("", "_data", "_params", "_residuals", "_exponents")
+
+
+def _read_fit(path: str) -> dict:
     import json
 
     from scaling.errors import InputError
 
-    if args.fit is None and args.table is None:
-        raise InputError("scaling plot needs --fit FIT.json, --table TABLE, or both")
-    document = None
-    if args.fit is not None:
-        try:
-            with open(args.fit, encoding="utf-8") as handle:
-                document = json.load(handle)
-        except FileNotFoundError:
-            raise InputError(f"{args.fit}: file not found") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise InputError(f"{args.fit}: not a JSON file ({error})") from None
-        fits = document.get("fits") if isinstance(document, dict) else None
-        if not isinstance(fits, list) or not fits or not all(isinstance(f, dict) and "law" in f for f in fits):
-            raise InputError(f"{args.fit}: field 'fits' must be a non-empty list of fits with a 'law'")
-    if document is not None and "points" in document["fits"][0]:
-        written = _plot_2d(document, args)
-    else:
-        written = _plot_1d(document, args)
-    if not args.quiet:
-        print("\n".join(str(path) for path in written))
-    return 0
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = json.load(handle)
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, not a fit JSON") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: not a JSON file ({error})") from None
+    except OSError as error:
+        raise InputError(f"{path}: cannot read ({error.strerror})") from None
+    fits = document.get("fits") if isinstance(document, dict) else None
+    if not isinstance(fits, list) or not fits or not all(isinstance(f, dict) and "law" in f for f in fits):
+        raise InputError(f"{path}: field 'fits' must be a non-empty list of fits with a 'law'")
+    return document
+
+
+def fit_kind(document: dict) -> str:
+    """"fit1d" or "fit2d", as the document says (documents written before the field existed: a two-axis fit is the
+    one whose entries carry their points)."""
+    kind = document.get("kind")
+    if kind in ("fit1d", "fit2d"):
+        return kind
+    return "fit2d" if "points" in document["fits"][0] else "fit1d"
 
 
 def _plot_2d(document: dict, args) -> list:
@@ -101,22 +126,47 @@ def _plot_2d(document: dict, args) -> list:
 
 
 def _plot_1d(document: dict | None, args) -> list:
+    """A one-axis fit over its table: the table, columns, filter and status rule come from the fit JSON (flags
+    override them); a table-only plot takes them from the flags."""
     from scaling.errors import InputError
     from scaling.plot import figures
     from scaling.plot.data import as_frame
 
     kind = args.kind or "fit"
-    if document is not None and kind == "exponents":
-        return figures.plot_exponents(document, args.out)
-    if args.table is None or args.x is None or args.y is None:
-        raise InputError("a one-axis fit or a table-only plot needs --table, --x and --y")
     if kind not in KINDS_1D:
         raise InputError(f"--kind {kind}: a one-axis fit or a table draws {', '.join(KINDS_1D)}")
-    table = as_frame(args.table, args.where)
-    for flag, column in [("--x", args.x), ("--y", args.y), *(("--group", g) for g in args.group)]:
+    if document is not None and kind == "exponents":
+        return figures.plot_exponents(document, args.out)
+    columns = (document or {}).get("columns") or {}
+    table_path = args.table or (document or {}).get("table")
+    x, y = args.x or columns.get("x"), args.y or columns.get("y")
+    group = args.group or columns.get("group") or []
+    where = args.where if args.where is not None else (document or {}).get("where")
+    if table_path is None or x is None or y is None:
+        raise InputError("a table-only plot (or a fit JSON without its columns) needs --table, --x and --y")
+    table = as_frame(table_path, where, status_filter=True)
+    needed = {column for entry in (document or {}).get("fits", []) for column in (entry.get("group") or {})}
+    for flag, column in [("--x", x), ("--y", y), *(("--group", g) for g in [*group, *sorted(needed - set(group))])]:
         if column not in table.columns:
-            raise InputError(f"{args.table}: {flag} column {column!r} not found (columns: {', '.join(table.columns)})")
+            raise InputError(f"{table_path}: {flag} column {column!r} not found (columns: {', '.join(table.columns)})")
+    _check_finite(table, table_path, [x, y])
     document = document or {"fits": []}
     if kind == "residuals":
-        return figures.plot_residuals(document, args.out, table=table, x=args.x, y=args.y, group=args.group)
-    return figures.plot_fit1d(table, document, args.out, x=args.x, y=args.y, group=args.group, y_unit=args.y_unit)
+        return figures.plot_residuals(document, args.out, table=table, x=x, y=y, group=group)
+    return figures.plot_fit1d(table, document, args.out, x=x, y=y, group=group, y_unit=args.y_unit)
+
+
+def _check_finite(table, path: str, columns: list[str]) -> None:
+    """Every value of the x and loss columns is a finite number (as a fit requires), else one line naming the row."""
+    import numpy as np
+    import pandas as pd
+
+    from scaling.errors import InputError
+
+    for column in columns:
+        values = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            row = int(bad[0])
+            raise InputError(f"{path}: column {column!r} row {row + 1}: {table[column].iloc[row]!r} is not a finite "
+                             "number")

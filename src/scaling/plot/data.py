@@ -11,20 +11,26 @@ import pandas as pd
 from scaling.analysis.laws import Law, get_law
 
 
-def as_frame(table, where: str | None = None) -> pd.DataFrame:
+def as_frame(table, where: str | None = None, status_filter: bool = False) -> pd.DataFrame:
     """A DataFrame from a DataFrame, a `scaling.analysis.table.Table` (columns as lists, CSV values as strings) or a
-    path to a table; numeric-looking columns become numbers."""
-    if isinstance(table, pd.DataFrame):
-        frame = table
-    elif hasattr(table, "columns") and isinstance(table.columns, dict):
-        frame = pd.DataFrame(table.columns)
-    else:
-        from scaling.analysis.table import read_table
+    path to a table, keeping the rows the `--where` filter selects (and with `status_filter`, as a fit does, only
+    the rows whose status is "done"); numeric-looking columns become numbers."""
+    from scaling.analysis.table import Table, done_rows, read_fit_table, read_table
 
-        frame = pd.DataFrame(read_table(table, where).columns)
-        where = None
-    frame = frame.apply(_numeric_if_possible)
-    return frame.query(where) if where else frame
+    if isinstance(table, pd.DataFrame):
+        table = Table("table", {str(name): table[name].tolist() for name in table.columns})
+    elif not (hasattr(table, "columns") and isinstance(table.columns, dict)):
+        table = read_fit_table(table, where)[0] if status_filter else read_table(table, where)
+        where, status_filter = None, False
+    if where:
+        from scaling.analysis.where import Filter
+
+        row_filter = Filter(where)
+        table = table.take(row_filter.mask(table.columns, table.path))
+        status_filter = status_filter and "status" not in row_filter.names
+    if status_filter:
+        table, _ = done_rows(table)
+    return pd.DataFrame(table.columns).apply(_numeric_if_possible)
 
 
 def _numeric_if_possible(column: pd.Series) -> pd.Series:
@@ -75,8 +81,6 @@ def law_of_fit(fit: dict) -> Law:
     if name.startswith("broken"):
         breaks = sum(1 for key in fit["params"] if re.fullmatch(r"d\d+", key))
         return get_law(name, breaks=max(breaks, 1))
-    if name in ("chinchilla", "kaplan-broken", "hoffmann-broken"):
-        import scaling.analysis.laws2d  # noqa: F401  (registers the two-axis laws)
     return get_law(name)
 
 

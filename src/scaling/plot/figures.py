@@ -576,6 +576,8 @@ def _exponents_2d(ax, entry: dict, columns: dict) -> None:
                     label=f"at $D$ = {style.compact_number(d_value)} (95% CI)" if yerr is not None else
                     f"at $D$ = {style.compact_number(d_value)}")
     asymptotic = (entry.get("exponents") or {}).get("D", [])
+    if "exponent_guides" in (entry.get("withheld") or {}):  # unidentified parameters or an unresolved break
+        asymptotic = []
     for i, value in enumerate(asymptotic):
         name = f"D{i + 1}" if len(asymptotic) > 1 else "D"
         ax.axhline(value, color=_REGIME_COLORS[i % 2], lw=0.8, ls=":")

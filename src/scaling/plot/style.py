@@ -13,15 +13,11 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt  # the backend is the caller's: the CLI picks Agg (scaling.outputs.use_file_backend)
 import numpy as np
+from matplotlib.colors import Colormap, to_hex
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.colors import Colormap, to_hex  # noqa: E402
-
-from scaling.atomic import atomic_write_bytes  # noqa: E402
+from scaling.atomic import atomic_write_bytes
 
 # matplotlib's PDF backend subsets fonts through fontTools, which logs every glyph table at INFO.
 logging.getLogger("fontTools").setLevel(logging.WARNING)
