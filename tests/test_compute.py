@@ -35,8 +35,13 @@ def test_probe_leaves_rng_weights_and_gradients_untouched():
     from scaling.models.potential import ModelConfig, Potential
     from scaling.train.losses import LossWeights
 
+    class DropoutPotential(Potential):  # an architecture that draws random numbers in training mode
+        def atomic_energies(self, z, vectors, edge_index):
+            return torch.nn.functional.dropout(super().atomic_energies(z, vectors, edge_index), 0.1, self.training)
+
     data = emt_run_data(n_train=8, n_val=1, n_test=1)
-    model = Potential(ModelConfig(arch="threebody", width=8, depth=2, elements=data.elements, cutoff=data.cutoff))
+    model = DropoutPotential(ModelConfig(arch="threebody", width=8, depth=2, elements=data.elements,
+                                         cutoff=data.cutoff))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     torch.manual_seed(3)
     rng = torch.get_rng_state()
