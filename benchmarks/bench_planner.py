@@ -69,24 +69,27 @@ def flops_per_step(spec_path: Path) -> None:
     torch.set_num_threads(threads)
     batch = int(spec.training.get("batch_size", 16))
     print(f"{spec.name}: one training step of {batch} structures, {threads} thread(s), {device}; load {load()}")
-    print(f"{'arch':10s} {'N':>7s} {'width x depth':>13s} {'FLOPs/step':>11s} {'s/step':>8s} {'GFLOP/s':>8s}")
+    print(f"{'arch':10s} {'N':>7s} {'width x depth':>13s} {'FLOPs/step':>11s} {'wall s':>8s} {'CPU s':>8s} "
+          f"{'GFLOP/CPU s':>11s}")
     with tempfile.TemporaryDirectory(prefix="bench-flops-") as tmp:
         sample = _sample(spec, RunFolder(Path(tmp) / "none"), Path(tmp))
         for arch in spec.axes.arch:
             for params in spec.axes.params:
                 probe = _probe(spec, arch, params, sample, device, threads, Path(tmp))
                 flops = probe.flops_per_structure * batch
-                seconds = probe.step_seconds[0] + probe.step_seconds[1] * batch
+                wall, cpu = (timing.step[0] + timing.step[1] * batch for timing in (probe.wall, probe.cpu))
                 print(f"{arch:10s} {probe.n_params:7d} {f'{probe.width} x {probe.depth}':>13s} {flops:11.3g} "
-                      f"{seconds:8.4f} {flops / seconds / 1e9:8.2f}")
+                      f"{wall:8.4f} {cpu:8.4f} {flops / cpu / 1e9:11.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spec", default=str(ROOT / "experiments" / "smoke.yaml"))
     parser.add_argument("--flops", default=None, help="also print FLOPs per step of this spec's (arch, N)")
+    parser.add_argument("--no-sweep", action="store_true", help="only the --flops table")
     args = parser.parse_args()
-    planner_vs_measured(Path(args.spec))
+    if not args.no_sweep:
+        planner_vs_measured(Path(args.spec))
     if args.flops:
         flops_per_step(Path(args.flops))
 

@@ -163,11 +163,13 @@ def test_plan_warns_about_the_slurm_time_limit(tmp_path):
 
 def test_a_collected_sweep_has_compute_columns_plans_as_done_and_fits_on_train_flops(tmp_path, capsys):
     from scaling.cli import main
-    from scaling.sweep import collect, parse_spec, run_sweep, write_table
+    from scaling.sweep import collect, parse_spec, write_table
 
-    spec = parse_spec({**TINY, "axes": {**TINY["axes"], "train_size": [8, 16, 24], "params": [560]}})
-    run_dir = tmp_path / "run"
-    assert run_sweep(spec, run_dir, executor="inline").counts["done"] == 3
+    settings = {**TINY, "axes": {**TINY["axes"], "train_size": [8, 16, 24], "params": [560]}}
+    spec, spec_path, run_dir = parse_spec(settings), tmp_path / "tiny.yaml", tmp_path / "run"
+    spec_path.write_text(json.dumps(settings))
+    assert main(["sweep", "run", str(spec_path), "--out", str(run_dir), "--executor", "inline"]) == 0
+    assert "plan: 3 cells to train" in capsys.readouterr().err  # the total, printed before training
     table = collect(run_dir, coverage=False)
     assert (table["train_flops"] > 0).all() and (table["device_seconds"] > 0).all()
     assert table["train_flops"].is_monotonic_increasing  # D = 8, 16, 24 at the same N and epochs
