@@ -76,6 +76,17 @@ def test_train_flops_grow_with_d_and_n_as_steps_and_sizes_say(tmp_path):
     assert 2.0 < bigger["flops_per_structure"] / more_data["flops_per_structure"] < 6.0
     assert structures_seen(steps=5, train_size=10, batch_size=4) == 10 + 4 + 4  # epoch of 3 steps, then 2 more
 
+    # the new column is an axis like any other: loss against training compute
+    import pandas as pd
+
+    from scaling.cli import main
+
+    columns = ["train_flops", "val_loss", "n_params", "train_size"]
+    pd.DataFrame([{k: r[k] for k in columns} for r in (small, more_data, bigger)]).to_csv(tmp_path / "t.csv")
+    assert main(["fit", str(tmp_path / "t.csv"), "--x", "train_flops", "--y", "val_loss", "--law", "power",
+                 "--json", str(tmp_path / "fit.json")]) == 0
+    assert json.loads((tmp_path / "fit.json").read_text())["fits"][0]["n_points"] == 3
+
 
 def test_the_probe_travels_in_the_checkpoint_and_survives_resume(tmp_path):
     class Interrupt(Exception):
@@ -161,6 +172,7 @@ def test_plan_warns_about_the_slurm_time_limit(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_a_collected_sweep_has_compute_columns_plans_as_done_and_fits_on_train_flops(tmp_path, capsys):
     from scaling.cli import main
     from scaling.sweep import collect, parse_spec, write_table
