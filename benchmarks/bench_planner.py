@@ -54,6 +54,8 @@ def planner_vs_measured(spec_path: Path) -> None:
             ratios[name].append(max(estimate / measured, measured / estimate))
             row.append(f"{estimate:8.2f} {measured:8.2f} {ratios[name][-1]:5.2f}")
         print(" ".join(row))
+    memory = [(c.peak_rss_mb, float(table.loc[c.cell_id, "peak_rss_mb"])) for c in plan.cells]
+    print("peak RSS MB, estimate vs measured: " + ", ".join(f"{e:.0f}/{m:.0f}" for e, m in memory))
     for name, label in (("train_seconds", "wall (train_seconds)"), ("device_seconds", "CPU (device_seconds)")):
         estimate, measured = sum(getattr(c, name) for c in plan.cells), float(table[name].sum())
         print(f"{label}: median ratio {statistics.median(ratios[name]):.2f} (target <= 1.35), worst "

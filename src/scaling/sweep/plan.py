@@ -154,7 +154,8 @@ def _first_structures(spec: SweepSpec):
 
     if spec.dataset.path is not None:
         structures = read_structures(spec.dataset.path)
-        return structures[:PROBE_SAMPLE], len(structures), f"the first {PROBE_SAMPLE} structures of {spec.dataset.path}"
+        sample = structures[:PROBE_SAMPLE]
+        return sample, len(structures), f"the first {len(sample)} structures of {spec.dataset.path}"
     from scaling.data.emt import DEFAULT_ELEMENTS, generate
 
     emt = spec.dataset.emt
@@ -206,7 +207,6 @@ def _probe(spec: SweepSpec, arch: str, params: int, sample: _Sample, device: str
     data_set = StoreSet(sample.store, sample.indices)
     data = RunData(data_set, data_set, data_set, sample.elements, sample.cutoff)
     torch_device = torch.device("cuda" if device == "cuda" else "cpu")
-    baseline = _current_rss_mb()
     reset_peak_memory(torch_device)
     try:
         run = Run(config, scratch / f"{arch}-{params}", data)
@@ -228,16 +228,20 @@ def _probe(spec: SweepSpec, arch: str, params: int, sample: _Sample, device: str
     eval_set = StoreSet(sample.store, sample.indices[:m])
     one = StoreSet(sample.store, sample.indices[:1])
     evaluate(run.model, one, eval_batch, run.device, run.weights)
+    train_rss, train_cuda = peak_rss_mb(), peak_cuda_mb(torch_device)
+    before_eval = _current_rss_mb()
+    reset_peak_memory(torch_device)
     eval_full = _mean_time(lambda: evaluate(run.model, eval_set, eval_batch, run.device, run.weights), 2)
     eval_single = _mean_time(lambda: evaluate(run.model, one, eval_batch, run.device, run.weights), 2)
     save = _mean_time(run.save_checkpoint, 2)
-    rss, cuda = peak_rss_mb(), peak_cuda_mb(torch_device)
-    grow = max(eval_batch / m, 1.0)  # activations of a full validation batch, when the sample is smaller
+    grow = max(eval_batch / m, 1.0)  # a full validation batch's activations, when the sample is smaller
+    rss = max(train_rss, before_eval + (peak_rss_mb() - before_eval) * grow)
+    cuda = None if train_cuda is None else max(train_cuda, peak_cuda_mb(torch_device) * grow)
     wall, cpu = _timings(full, single, batch, eval_full, eval_single, m, save)
     return Probe(
         n_params=run.n_params, width=run.model_config.width, depth=run.model_config.depth, wall=wall, cpu=cpu,
         flops_per_structure=run.compute.flops["flops_per_structure"],
-        peak_rss_mb=baseline + (rss - baseline) * grow, peak_cuda_mb=None if cuda is None else cuda * grow,
+        peak_rss_mb=rss, peak_cuda_mb=cuda,
         probe_seconds=time.perf_counter() - began,
     )
 
