@@ -69,7 +69,12 @@ def run_command(args: argparse.Namespace) -> int:
     if not args.quiet:
         from scaling.sweep.plan import plan_sweep, summary_line
 
-        print(summary_line(plan_sweep(spec, args.executor, args.out)), file=sys.stderr)
+        try:
+            print(summary_line(plan_sweep(spec, args.executor, args.out)), file=sys.stderr)
+        except InputError:
+            raise
+        except Exception as error:  # an estimate that cannot be made must not stop the run
+            print(f"plan: no estimate ({type(error).__name__}: {error})", file=sys.stderr)
     if _show_progress(args):
         from scaling.sweep.progress import LiveProgress
 
