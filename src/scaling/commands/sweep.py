@@ -19,6 +19,13 @@ def register(subparsers) -> None:
     run_parser.add_argument("--wait", action="store_true", help="slurm: wait until every submitted cell has ended")
     run_parser.set_defaults(sweep_handler=run_command)
 
+    plan_parser = commands.add_parser("plan", help="cells, parameters, steps, FLOPs, time and memory before training")
+    plan_parser.add_argument("spec", help="sweep specification (YAML)")
+    plan_parser.add_argument("--out", help="run folder whose store and done cells to use (default: runs/<name>)")
+    plan_parser.add_argument("--executor", choices=("inline", "local", "slurm"), help="override the spec's executor")
+    plan_parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    plan_parser.set_defaults(sweep_handler=plan_command)
+
     status_parser = commands.add_parser("status", help="done / running / pending / failed, per cell")
     status_parser.add_argument("run_dir")
     status_parser.add_argument("--json", action="store_true", help="print DESIGN.md's JSON object instead of a table")
@@ -59,6 +66,15 @@ def run_command(args: argparse.Namespace) -> int:
         local = spec.executor.local.model_copy(update={"max_parallel": args.max_parallel})
         spec = spec.model_copy(update={"executor": spec.executor.model_copy(update={"local": local})})
     wait = args.wait or (args.executor or spec.executor.kind) != "slurm"
+    if not args.quiet:
+        from scaling.sweep.plan import plan_sweep, summary_line
+
+        try:
+            print(summary_line(plan_sweep(spec, args.executor, args.out)), file=sys.stderr)
+        except InputError:
+            raise
+        except Exception as error:  # an estimate that cannot be made must not stop the run
+            print(f"plan: no estimate ({type(error).__name__}: {error})", file=sys.stderr)
     if _show_progress(args):
         from scaling.sweep.progress import LiveProgress
 
@@ -72,6 +88,38 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"{report.run_dir}: {len(report.submitted)} cells submitted, {report.skipped_done} already done "
               f"({report.executor}{jobs}); now {counts}", file=sys.stderr)
     return 0 if report.counts.get("failed", 0) == 0 else 1
+
+
+def plan_command(args: argparse.Namespace) -> int:
+    import json
+
+    from scaling.sweep import load_spec
+    from scaling.sweep.plan import format_seconds, plan_sweep, summary_line
+
+    plan = plan_sweep(load_spec(args.spec), args.executor, args.out)
+    if args.json:
+        print(json.dumps(plan.to_dict(), indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{plan.sweep}: probed on {plan.data}")
+    for column in ("cell", "status", "N", "width x depth", "steps", "FLOPs", "time", "memory MB"):
+        table.add_column(column, justify="left" if column in ("cell", "status") else "right")
+    for cell in plan.cells:
+        shape = f"{cell.width} x {cell.depth}" if cell.width else ""
+        memory = f"{cell.peak_rss_mb:.0f}" + (f" (GPU {cell.peak_cuda_mb:.0f})" if cell.peak_cuda_mb else "")
+        todo = cell.status == "todo"
+        table.add_row(cell.cell_id, cell.status, str(cell.n_params or cell.params_target), shape,
+                      str(cell.steps) if todo else "", f"{cell.train_flops:.3g}" if todo else "",
+                      format_seconds(cell.train_seconds + cell.test_seconds) if todo else "",
+                      memory if todo else "")
+    console = Console(width=160)
+    console.print(table)
+    console.print(summary_line(plan), highlight=False)
+    for warning in plan.warnings:
+        console.print(f"warning: {warning}", highlight=False)
+    return 0
 
 
 def status_command(args: argparse.Namespace) -> int:

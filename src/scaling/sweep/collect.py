@@ -21,13 +21,17 @@ from scaling.sweep.status import sweep_status
 
 log = logging.getLogger(__name__)
 
+# Measured compute (scaling.train.compute): FLOPs as counted by torch's FlopCounterMode (matrix products).
+COMPUTE_COLUMNS = ("flops_per_step", "flops_per_structure", "structures_seen", "train_flops", "device_seconds",
+                   "peak_rss_mb", "peak_cuda_mb")
 COLUMNS = (
     "sweep", "cell_id", "arch", "n_params", "width", "depth", "train_size", "seed", "status", "reason",
     "best_epoch", "epochs", "val_loss", "test_energy_mae", "test_force_mae", "test_stress_mae", "coverage",
     "sampler", "params_target", "train_seconds", "device",
+    *COMPUTE_COLUMNS,
 )
 RESULT_FIELDS = ("n_params", "width", "depth", "best_epoch", "epochs", "val_loss", "test_energy_mae",
-                 "test_force_mae", "test_stress_mae", "train_seconds", "device")
+                 "test_force_mae", "test_stress_mae", "train_seconds", "device", *COMPUTE_COLUMNS)
 
 
 def collect_rows(run_dir: str | os.PathLike, coverage: bool = True) -> list[dict[str, Any]]:
@@ -58,7 +62,8 @@ def collect(run_dir: str | os.PathLike, coverage: bool = True):
     import pandas as pd
 
     table = pd.DataFrame(collect_rows(run_dir, coverage), columns=list(COLUMNS))
-    for name in ("val_loss", "test_energy_mae", "test_force_mae", "test_stress_mae", "coverage", "train_seconds"):
+    for name in ("val_loss", "test_energy_mae", "test_force_mae", "test_stress_mae", "coverage", "train_seconds",
+                 *COMPUTE_COLUMNS):
         table[name] = pd.to_numeric(table[name], errors="coerce").astype(float)
     for name in ("n_params", "width", "depth", "best_epoch", "epochs"):
         table[name] = pd.to_numeric(table[name], errors="coerce").astype("Int64")

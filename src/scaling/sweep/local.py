@@ -21,17 +21,13 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from scaling.sweep.cellrun import run_cell
+from scaling.sweep.plan import cell_cost
 from scaling.sweep.runfolder import RunFolder
 from scaling.system import available_cores
 
 log = logging.getLogger(__name__)
 
 MAX_POOL_RESTARTS = 3
-
-
-def cell_cost(cell_id: str, folder: RunFolder) -> float:
-    cell = folder.read_cell(cell_id)
-    return cell.train_size * cell.n_params * (2.0 if cell.arch == "threebody" else 1.0)
 
 
 def run_inline(folder: RunFolder, cell_ids: list[str], device: str = "cpu",
@@ -113,7 +109,7 @@ class LocalPool:
     def run(self, folder: RunFolder, cell_ids: list[str], device: str,
             on_progress: Callable[[], None] | None = None) -> dict[str, str]:
         """Run the cells, largest first; survive a worker dying (a new pool takes over the unfinished cells)."""
-        order = sorted(cell_ids, key=lambda cell_id: -cell_cost(cell_id, folder))
+        order = sorted(cell_ids, key=lambda cell_id: -cell_cost(folder.read_cell(cell_id)))
         outcomes: dict[str, str] = {}
         for restart in range(MAX_POOL_RESTARTS + 1):
             if self.pool is None:

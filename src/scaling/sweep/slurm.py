@@ -17,6 +17,7 @@ import submitit
 from scaling.atomic import atomic_write_json
 from scaling.errors import InputError
 from scaling.sweep.cellrun import run_cell
+from scaling.sweep.plan import cell_cost
 from scaling.sweep.runfolder import RunFolder, read_json
 from scaling.sweep.spec import SlurmExecutorSpec
 
@@ -74,7 +75,7 @@ def submit_slurm(folder: RunFolder, cell_ids: list[str], settings: SlurmExecutor
     if settings.account:
         parameters["slurm_account"] = settings.account
     executor.update_parameters(**parameters)
-    order = sorted(cell_ids, key=lambda c: _cost(folder, c))  # similar cells pack together
+    order = sorted(cell_ids, key=lambda c: cell_cost(folder.read_cell(c)))  # similar cells pack together
     packs = [order[i:i + settings.cells_per_job] for i in range(0, len(order), settings.cells_per_job)]
     batch = CellBatch(str(folder.path), settings.device, settings.cpus, settings.max_requeues)
     now = time.time()
@@ -88,11 +89,6 @@ def submit_slurm(folder: RunFolder, cell_ids: list[str], settings: SlurmExecutor
     log.info("submitted %d cells as %d array tasks (job %s)", len(cell_ids), len(packs),
              jobs[0].job_id.split("_")[0] if jobs else "-")
     return [job.job_id for job in jobs]
-
-
-def _cost(folder: RunFolder, cell_id: str) -> float:
-    cell = folder.read_cell(cell_id)
-    return cell.train_size * cell.n_params
 
 
 def cancel_slurm(folder: RunFolder) -> list[str]:

@@ -22,6 +22,7 @@ from scaling.atomic import atomic_write_json, atomic_write_text
 from scaling.models.potential import ModelConfig, Potential
 from scaling.models.sizing import count_parameters, size_model
 from scaling.train import checkpoint
+from scaling.train.compute import ComputeMeter
 from scaling.train.config import TrainConfig
 from scaling.train.data import RunData, fit_reference_energies, force_rms, load_run_data, to_device
 from scaling.train.losses import ErrorSums, LossSettings, batch_loss, batch_terms
@@ -126,6 +127,7 @@ class Run:
             else None
         )
         self.progress = Progress()
+        self.compute = ComputeMeter(self.device)
 
     # -- state ---------------------------------------------------------------------------------------------------
     def initialise(self) -> None:
@@ -136,6 +138,7 @@ class Run:
         self.model.energy_scale.fill_(scale)
         atomic_write_json(self.run_dir / "config.json", self.config.to_dict())
         atomic_write_text(self.run_dir / "metrics.jsonl", "")
+        self.compute.probe(self)
 
     def state(self) -> dict:
         return {
@@ -147,6 +150,7 @@ class Run:
             "plateau": self.plateau.state_dict() if self.plateau else None,
             "rng": checkpoint.rng_state(),
             "progress": asdict(self.progress),
+            "compute": self.compute.state(),
         }
 
     def save_checkpoint(self) -> None:
@@ -165,6 +169,7 @@ class Run:
             self.plateau.load_state_dict(saved["plateau"])
         checkpoint.restore_rng_state(saved["rng"])
         self.progress = Progress(**saved["progress"])
+        self.compute.restore(saved.get("compute"), self)
         self._truncate_metrics(self.progress.epoch)
         log.info("resumed %s at epoch %d, batch %d, step %d", self.run_dir, self.progress.epoch,
                  self.progress.batch_pos, self.progress.step)
@@ -316,6 +321,7 @@ class Run:
             "train_seconds": progress.train_seconds,
             "cpu_seconds": progress.cpu_seconds,
             "device": self.device.type,
+            **self.compute.result(self),
         }
 
 
