@@ -220,9 +220,10 @@ def _multi_start_lm(problem: Problem, u_starts: np.ndarray, scout_iter: int = 20
 
 
 def natural_jacobian(problem: Problem, theta: np.ndarray) -> np.ndarray:
-    """d(weighted residual)/d(free natural parameter) [n, F] by central differences (relative steps)."""
+    """d(weighted residual)/d(free natural parameter) [n, F] by central differences: `central_gradient`'s steps,
+    with all 2F shifted parameter vectors evaluated in one vectorised call of the model."""
     free = problem.pmap.free_index
-    steps = 1e-6 * np.maximum(np.abs(theta[free]), 1e-8)
+    steps = central_steps(theta, free)
     shifted = np.repeat(theta[None], 2 * len(free), axis=0)
     for j, (i, h) in enumerate(zip(free, steps)):
         shifted[2 * j, i] += h
@@ -300,11 +301,15 @@ def summarise(problem: Problem, theta: np.ndarray) -> FitResult:
     )
 
 
+def central_steps(theta: np.ndarray, free) -> np.ndarray:
+    """The one finite-difference step rule: 1e-6 relative to each free parameter's size (1e-14 absolute floor)."""
+    return 1e-6 * np.maximum(np.abs(np.asarray(theta)[list(free)]), 1e-8)
+
+
 def central_gradient(fn, theta: np.ndarray, free) -> np.ndarray:
-    """d fn(theta) / d theta[free] by central differences, steps relative to each parameter's size."""
+    """d fn(theta) / d theta[free] by central differences with `central_steps` (fn of one parameter vector)."""
     grad = np.zeros(len(free))
-    for j, i in enumerate(free):
-        h = 1e-6 * max(abs(theta[i]), 1e-8)
+    for j, (i, h) in enumerate(zip(free, central_steps(theta, free))):
         up, down = theta.copy(), theta.copy()
         up[i] += h
         down[i] -= h
