@@ -208,6 +208,25 @@ def _umask() -> int:
     return mask
 
 
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """A store's manifest.json, checked to be a mapping of this format (InputError naming the file otherwise)."""
+    manifest_path = Path(path) / "manifest.json"
+    if not manifest_path.is_file():
+        raise InputError(f"{path}: not a graph store (no manifest.json)")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InputError(f"{manifest_path}: not valid JSON ({error})") from None
+    if not isinstance(manifest, dict):
+        raise InputError(f"{manifest_path}: not a manifest mapping (holds a {type(manifest).__name__})")
+    if manifest.get("format") != FORMAT:
+        raise InputError(f"{manifest_path}: format {manifest.get('format')!r}, expected {FORMAT!r}")
+    for key, kind in (("n_structures", int), ("cutoff", (int, float)), ("elements", list)):
+        if not isinstance(manifest.get(key), kind) or isinstance(manifest.get(key), bool):
+            raise InputError(f"{manifest_path}: field {key}={manifest.get(key)!r} missing or of the wrong type")
+    return manifest
+
+
 def is_store(path: str | Path) -> bool:
     return (Path(path) / "manifest.json").is_file()
 
@@ -226,19 +245,38 @@ class GraphStore:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        manifest_path = self.path / "manifest.json"
-        if not manifest_path.is_file():
-            raise InputError(f"{self.path}: not a graph store (no manifest.json)")
-        self.manifest: dict[str, Any] = json.loads(manifest_path.read_text())
-        if self.manifest.get("format") != FORMAT:
-            raise InputError(f"{manifest_path}: format {self.manifest.get('format')!r}, expected {FORMAT!r}")
+        self.manifest: dict[str, Any] = read_manifest(self.path)
         self._open()
 
     def _open(self) -> None:
         for name in _ARRAYS:
-            setattr(self, f"_{name}", np.load(self.path / f"{name}.npy", mmap_mode="r"))
+            file = self.path / f"{name}.npy"
+            try:
+                setattr(self, f"_{name}", np.load(file, mmap_mode="r"))
+            except FileNotFoundError:
+                raise InputError(f"{file}: missing from the graph store") from None
+            except (ValueError, EOFError, OSError) as error:  # truncated or garbage: numpy cannot map it
+                if isinstance(error, OSError) and error.errno is not None:
+                    raise
+                raise InputError(f"{file}: not a readable array ({str(error).splitlines()[0]})") from None
         self._atom_ptr_mem = np.asarray(self._atom_ptr)
         self._edge_ptr_mem = np.asarray(self._edge_ptr)
+        self._check_sizes()
+
+    def _check_sizes(self) -> None:
+        """Every array as long as the manifest and the pointers say (a shortened or swapped file is caught here)."""
+        n = len(self)
+        atoms = int(self._atom_ptr_mem[-1]) if len(self._atom_ptr_mem) else -1
+        edges = int(self._edge_ptr_mem[-1]) if len(self._edge_ptr_mem) else -1
+        expected = {"atom_ptr": n + 1, "edge_ptr": n + 1, "z": atoms, "pos": atoms, "forces": atoms, "cell": n,
+                    "pbc": n, "energy": n, "stress": n, "has_stress": n, "group": n, "trajectory": n,
+                    "cell_shift": edges}
+        for name, length in expected.items():
+            if len(getattr(self, f"_{name}")) != length:
+                raise InputError(f"{self.path / (name + '.npy')}: {len(getattr(self, f'_{name}'))} rows, expected "
+                                 f"{length} for a store of {n} structures (a truncated or foreign file)")
+        if self._edge_index.shape != (2, edges):
+            raise InputError(f"{self.path / 'edge_index.npy'}: shape {self._edge_index.shape}, expected (2, {edges})")
 
     def __getstate__(self):
         return {"path": self.path, "manifest": self.manifest}

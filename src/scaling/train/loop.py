@@ -21,7 +21,7 @@ import torch
 from scaling.atomic import atomic_write_json, atomic_write_text
 from scaling.models.potential import ModelConfig, Potential
 from scaling.models.sizing import count_parameters, size_model
-from scaling.train import checkpoint
+from scaling.train import checkpoint, identity
 from scaling.train.config import TrainConfig
 from scaling.train.data import RunData, fit_reference_energies, force_rms, load_run_data, to_device
 from scaling.train.losses import ErrorSums, LossWeights, batch_loss, batch_terms
@@ -134,7 +134,7 @@ class Run:
         scale = force_rms(self.data.train) or residual_rms or 1.0
         self.model.reference_energies.copy_(torch.as_tensor(reference, dtype=torch.float32))
         self.model.energy_scale.fill_(scale)
-        atomic_write_json(self.run_dir / "config.json", self.config.to_dict())
+        atomic_write_json(self.run_dir / "config.json", identity.config_record(self.config))
         atomic_write_text(self.run_dir / "metrics.jsonl", "")
 
     def state(self) -> dict:
@@ -153,7 +153,7 @@ class Run:
         checkpoint.save(self.run_dir / "checkpoint.pt", self.state())
 
     def resume(self, path: Path) -> None:
-        saved = checkpoint.load(path, self.device)
+        saved = checkpoint.load(path, self.device, require=checkpoint.RESUME_KEYS)
         if saved["model_config"] != self.model_config.to_dict():
             from scaling.errors import InputError
 
@@ -293,7 +293,7 @@ class Run:
         if status == "done":
             best = self.run_dir / "best.pt"
             if best.exists():
-                self.model.load_state_dict(checkpoint.load(best, self.device)["model"])
+                self.model.load_state_dict(checkpoint.load(best, self.device, require=("model",))["model"])
             test = evaluate(self.model, self.data.test, config.eval_batch_size, self.device, self.weights).maes()
         return {
             "n_params": self.n_params,
@@ -333,6 +333,7 @@ def run_training(
     after every optimiser step; `progress` shows a progress bar over optimiser steps.
     """
     run_dir = Path(run_dir)
+    identity.check_same_run(config, run_dir)  # a folder made with other settings is refused, before anything runs
     result_path = run_dir / "result.json"
     if result_path.exists():
         previous = json.loads(result_path.read_text())
