@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -45,16 +46,16 @@ def build_store(
     from scaling.data.io import read_structures, source_sha256
 
     out_dir = Path(out_dir)
-    if not cutoff > 0:
-        raise InputError(f"--cutoff: must be positive, got {cutoff}")
-    if out_dir.exists() and not force:
-        raise InputError(f"{out_dir}: already exists (use --force to replace it)")
+    if not (isinstance(cutoff, (int, float)) and math.isfinite(cutoff) and cutoff > 0):
+        raise InputError(f"--cutoff: must be a positive finite number of A, got {cutoff}")
+    _check_output_folder(out_dir, force)
     if structures is None:
         if source is None:
             raise InputError("build_store: give a source file or structures")
         structures = read_structures(source, **(read_kwargs or {}))
     if not structures:
         raise InputError(f"{source}: no structures")
+    _check_memory(structures, cutoff)
 
     edges, shifts = [], []
     for k, structure in enumerate(structures, start=1):
@@ -75,6 +76,39 @@ def build_store(
     _write_atomically(out_dir, arrays, manifest, [s.id for s in structures], force)
     log.info("graph store %s: %d structures, %d edges", out_dir, manifest["n_structures"], manifest["n_edges"])
     return out_dir
+
+
+def _check_output_folder(out_dir: Path, force: bool) -> None:
+    """A store is written only where nothing is, or (with force) over another store: never over a file or a
+    folder of something else (force would otherwise delete it)."""
+    if out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()):
+        raise InputError(f"{out_dir}: exists and is not a folder; a graph store is a folder")
+    if out_dir.exists():
+        if not force:
+            raise InputError(f"{out_dir}: already exists (use --force to replace it)")
+        if not is_store(out_dir) and any(out_dir.iterdir()):
+            raise InputError(f"{out_dir}: not a graph store (no manifest.json) and not empty; --force replaces only "
+                             "a store")
+    from scaling.atomic import output_file
+
+    output_file(out_dir / "manifest.json", "store")  # a file on the way is refused here
+
+
+# Neighbour-list bytes per directed pair while a store is built (vesin's pairs and shifts, then our narrowed copies).
+_BYTES_PER_PAIR = 64
+
+
+def _check_memory(structures: Sequence[Structure], cutoff: float) -> None:
+    """Refuse a cutoff whose neighbour lists cannot fit in memory: pairs per atom grow as density * 4/3 pi r^3."""
+    from scaling.resources import require_memory
+
+    sphere = 4.0 / 3.0 * math.pi * cutoff**3
+    pairs = 0.0
+    for s in structures:
+        volume = abs(float(np.linalg.det(s.cell))) if np.any(s.pbc) else 0.0
+        pairs += s.n_atoms * (s.n_atoms * sphere / volume if volume > 0 else s.n_atoms - 1)
+    require_memory(pairs * _BYTES_PER_PAIR, f"--cutoff {cutoff:g}",
+                   f"about {pairs:.3g} neighbour pairs at this cutoff; use a smaller one")
 
 
 def cached_store(source: str | Path, cutoff: float = DEFAULT_CUTOFF, cache: str | Path | None = None) -> Path:
@@ -182,9 +216,10 @@ def _version() -> str:
 
 
 def _write_atomically(out_dir: Path, arrays, manifest, ids, force: bool) -> None:
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+    tmp = None
     try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
         tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a store is as readable as any new folder
         for name, array in arrays.items():
             np.save(tmp / f"{name}.npy", np.ascontiguousarray(array))
@@ -197,8 +232,15 @@ def _write_atomically(out_dir: Path, arrays, manifest, ids, force: bool) -> None
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, out_dir)
+    except OSError as error:  # disk full or read-only: nothing is left behind, and the error names the store
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if error.errno is None:
+            raise
+        raise OSError(error.errno, error.strerror, str(out_dir)) from None
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
