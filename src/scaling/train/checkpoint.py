@@ -36,14 +36,15 @@ def rng_state() -> dict:
 
 
 def restore_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
+    """Set every global RNG from rng_state()'s dict (its tensors may have been loaded onto a GPU: moved back)."""
+    torch.set_rng_state(state["torch"].cpu())
     numpy = state["numpy"]
-    np.random.set_state((numpy["name"], numpy["keys"].numpy().astype(np.uint32), numpy["pos"], numpy["has_gauss"],
-                         numpy["cached_gaussian"]))
+    np.random.set_state((numpy["name"], numpy["keys"].cpu().numpy().astype(np.uint32), numpy["pos"],
+                         numpy["has_gauss"], numpy["cached_gaussian"]))
     python = state["python"]
     random.setstate((python["version"], tuple(python["internal"]), python["gauss_next"]))
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 def save(path: str | Path, payload: dict) -> None:
