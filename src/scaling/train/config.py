@@ -119,7 +119,10 @@ class TrainConfig:
             try:
                 value = _adapter(hint).validate_python(value, strict=True)
             except ValidationError as error:
-                bad(name, error.errors()[0]["msg"].lower())
+                hint = ""
+                if isinstance(value, str) and _is_number(value):
+                    hint = " (YAML reads a number like 1e-3 as text: write 1.0e-3)"
+                bad(name, error.errors()[0]["msg"].lower() + hint)
             if isinstance(value, float) and not math.isfinite(value):
                 bad(name, "must be a finite number")
             setattr(self, name, value)
@@ -146,3 +149,11 @@ def _adapter(hint):
     from pydantic import TypeAdapter
 
     return TypeAdapter(hint)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
