@@ -97,8 +97,10 @@ class TrainConfig:
                 bad(name, "must be in [0, 1)")
         if self.val_fraction + self.test_fraction >= 1:
             bad("val_fraction", f"val_fraction + test_fraction ({self.test_fraction}) must leave training data")
-        if self.min_lr_ratio > 1 or self.plateau_factor >= 1:
-            bad("min_lr_ratio" if self.min_lr_ratio > 1 else "plateau_factor", "must be below 1")
+        if self.min_lr_ratio > 1:
+            bad("min_lr_ratio", "must be at most 1")
+        if self.plateau_factor >= 1:
+            bad("plateau_factor", "must be below 1")
         if self.scheduler not in ("cosine", "plateau"):
             bad("scheduler", "must be cosine or plateau")
         if self.loss not in ("mse", "huber"):
@@ -119,10 +121,8 @@ class TrainConfig:
             try:
                 value = _adapter(hint).validate_python(value, strict=True)
             except ValidationError as error:
-                hint = ""
-                if isinstance(value, str) and _is_number(value):
-                    hint = " (YAML reads a number like 1e-3 as text: write 1.0e-3)"
-                bad(name, error.errors()[0]["msg"].lower() + hint)
+                tip = " (YAML reads a number like 1e-3 as text: write 1.0e-3)" if _is_number(value) else ""
+                bad(name, error.errors()[0]["msg"].lower() + tip)
             if isinstance(value, float) and not math.isfinite(value):
                 bad(name, "must be a finite number")
             setattr(self, name, value)
@@ -151,9 +151,10 @@ def _adapter(hint):
     return TypeAdapter(hint)
 
 
-def _is_number(text: str) -> bool:
+def _is_number(value: Any) -> bool:
+    """A string that reads as a number (what YAML 1.1 leaves as text, e.g. 1e-3)."""
     try:
-        float(text)
-    except ValueError:
+        float(value)
+    except (TypeError, ValueError):
         return False
-    return True
+    return isinstance(value, str)
