@@ -206,3 +206,15 @@ def test_bad_settings_are_refused_before_the_run_dir_exists(store, tmp_path, cap
     assert main(train_args(store, out, *extra)) == 2
     one_line_error(capsys, needle)
     assert not out.exists() and not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("torn", ['{"n_params": 20', '{"status": "done"}'])
+def test_torn_or_incomplete_result_is_finished_again(store, tmp_path, capsys, torn):
+    out = tmp_path / "run"
+    assert main(train_args(store, out)) == 0
+    result = json.loads((out / "result.json").read_text())
+    (out / "result.json").write_text(torn)
+    assert main(train_args(store, out)) == 0
+    again = json.loads((out / "result.json").read_text())
+    for key in ("n_params", "val_loss", "test_force_mae", "epochs", "best_epoch", "steps", "status"):
+        assert again[key] == result[key]

@@ -319,6 +319,28 @@ class Run:
         }
 
 
+RESULT_KEYS = ("n_params", "train_size", "val_loss", "test_energy_mae", "test_force_mae", "test_stress_mae", "epochs",
+               "best_epoch", "status")
+
+
+def _finished_result(path: Path) -> dict | None:
+    """A done run's result.json, or None: absent, failed, torn or incomplete (the run is then finished again from
+    its checkpoint, which re-evaluates best.pt and rewrites the file)."""
+    if not path.is_file():
+        return None
+    try:
+        previous = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError):
+        log.warning("%s: unreadable; the run is finished again from its checkpoint", path)
+        return None
+    if not isinstance(previous, dict) or previous.get("status") != "done":
+        return None
+    if any(key not in previous for key in RESULT_KEYS):
+        log.warning("%s: incomplete; the run is finished again from its checkpoint", path)
+        return None
+    return previous
+
+
 def run_training(
     config: TrainConfig,
     run_dir: str | Path,
@@ -335,10 +357,9 @@ def run_training(
     run_dir = Path(run_dir)
     identity.check_same_run(config, run_dir)  # a folder made with other settings is refused, before anything runs
     result_path = run_dir / "result.json"
-    if result_path.exists():
-        previous = json.loads(result_path.read_text())
-        if previous.get("status") == "done":
-            return previous
+    previous = _finished_result(result_path)
+    if previous is not None:
+        return previous
     if config.threads:
         torch.set_num_threads(config.threads)
     run = Run(config, run_dir, data if data is not None else load_run_data(config))  # validates before writing
