@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import stat
 
 import pytest
+from fs_helpers import fill, remount_read_only, tiny_tmpfs
 
-from scaling.atomic import atomic_write_json, atomic_write_text
+from scaling.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, output_file
+from scaling.errors import InputError
 
 
 def test_written_file_has_umask_permissions(tmp_path):
@@ -30,15 +34,6 @@ def test_failed_write_leaves_old_file_and_no_temp(tmp_path):
 
 
 # -- only regular files are replaced; symlinks are written through; the environment fails in one line ---------------
-import errno  # noqa: E402
-import socket  # noqa: E402
-
-from fs_helpers import fill, remount_read_only, tiny_tmpfs  # noqa: E402
-
-from scaling.atomic import atomic_write_bytes, output_file  # noqa: E402
-from scaling.errors import InputError  # noqa: E402
-
-
 def test_fifo_directory_and_socket_targets_are_refused_and_survive(tmp_path):
     fifo, folder, sock_path = tmp_path / "fifo", tmp_path / "dir", tmp_path / "sock"
     os.mkfifo(fifo)
