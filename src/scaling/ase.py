@@ -18,14 +18,19 @@ class ScalingCalculator(Calculator):
         """`path`: best.pt or checkpoint.pt of a run; dtype "float64" gives energies smooth to finite differences."""
         import torch
 
+        from scaling.errors import CheckpointError
         from scaling.models.potential import ModelConfig, Potential
         from scaling.train.checkpoint import load
 
         super().__init__(**kwargs)
-        saved = load(path, device)
+        saved = load(path, device, require=("model", "model_config"))  # weights_only: no code in the file runs
         self.dtype = getattr(torch, dtype)
-        self.model = Potential(ModelConfig(**saved["model_config"])).to(device=device, dtype=self.dtype)
-        self.model.load_state_dict(saved["model"])
+        try:
+            self.model = Potential(ModelConfig(**saved["model_config"])).to(device=device, dtype=self.dtype)
+            self.model.load_state_dict(saved["model"])
+        except (TypeError, ValueError, KeyError, RuntimeError) as error:
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+            raise CheckpointError(f"{path}: not a model this version can build: {reason}") from None
         self.model.eval()
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)

@@ -57,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         # The reader went away (`scaling fit ... | head`): stop quietly, as Unix tools do.
         sys.stderr.close()
         return 0
+    except OSError as error:  # the environment: disk full, read-only file system, no permission, I/O error
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"scaling {args.command}: error: {where}{error.strerror or error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"scaling {args.command}: interrupted", file=sys.stderr)
         return 130

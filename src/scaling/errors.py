@@ -1,5 +1,11 @@
-"""The one error type the CLI turns into a one-line message and exit code 2."""
+"""The error types the CLI turns into a one-line message: InputError (exit 2); OSError is the environment (exit 1)."""
 
 
 class InputError(Exception):
     """Bad input from a file, a flag or a spec; the message names the file, field and value in one line."""
+
+
+class CheckpointError(InputError):
+    """A checkpoint file that cannot be read safely (foreign code, another format, torn or truncated).
+
+    Its own type so that a caller that can recover (a sweep cell restarting from scratch) can catch just this."""

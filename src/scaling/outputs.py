@@ -1,15 +1,14 @@
 """What the fit, fit2d and plot commands share about their outputs: paths checked before any work, the matplotlib
 backend chosen only when a figure is written, and the bootstrap progress bar.
 
-The output-path rule: an existing target must be a regular file (or a symlink to one); a directory, device, FIFO or
-socket is refused with one line, before any fitting, so a bad path costs nothing. (Kept outside scaling.commands so
+The output-path rule is `scaling.atomic.output_file`'s (an existing target must be a regular file, or a symlink to
+one); it is applied here before any fitting, so a bad path costs nothing. (Kept outside scaling.commands so
 that registering a command imports no other command module.)
 """
 
 from __future__ import annotations
 
 import os
-import stat
 
 from scaling.errors import InputError
 
@@ -20,19 +19,15 @@ WHERE_HELP = ("keep rows matching a filter: columns (`backquoted` if needed), li
 
 
 def check_output(path: str | None, flag: str) -> None:
-    """`path` may be written: absent, or a regular file (through a symlink too)."""
+    """`path` may be written: the one output-path rule of `scaling.atomic.output_file`, named by its flag."""
     if path is None:
         return
+    from scaling.atomic import output_file
+
     try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return
-    except OSError as error:
-        raise InputError(f"{flag} {path}: cannot be used as an output ({error.strerror})") from None
-    if stat.S_ISDIR(mode):
-        raise InputError(f"{flag} {path}: is a directory; give a file name")
-    if not stat.S_ISREG(mode):
-        raise InputError(f"{flag} {path}: is not a regular file (a device, FIFO or socket); give a file name")
+        output_file(path, what=flag)
+    except InputError as error:
+        raise InputError(f"{flag} {error}") from None
 
 
 def check_figure_path(path: str | None, flag: str, suffixes: tuple[str, ...] = ("",)) -> None:

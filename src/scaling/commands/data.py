@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(subparsers) -> None:
@@ -90,13 +91,38 @@ class _RichProgress:
         self._progress.update(self._task, completed=done, total=total)
 
 
+# Peak memory per EMT structure while a file is written: the structures, the extxyz text and its bytes (measured
+# files hold about 4 kB per structure; 64 atoms at most).
+_EMT_BYTES_PER_STRUCTURE = 40_000
+EXTXYZ_SUFFIXES = (".extxyz", ".xyz")
+
+
+def _check_emt_args(args) -> None:
+    """Every option of `data emt` checked before any structure is generated (InputError, one line)."""
+    from scaling.atomic import output_file
+    from scaling.errors import InputError
+    from scaling.system import require_memory
+
+    if args.n < 1:
+        raise InputError(f"--n {args.n}: need at least 1 structure")
+    require_memory(args.n * _EMT_BYTES_PER_STRUCTURE, f"--n {args.n}", "generate fewer structures per file")
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers {args.workers}: must be at least 1 (or left out: all cores)")
+    if args.elements is not None and not all(e.strip() for e in args.elements.split(",")):
+        raise InputError(f"--elements {args.elements!r}: an empty element name; give e.g. Al,Cu")
+    if Path(args.out).suffix.lower() not in EXTXYZ_SUFFIXES:
+        raise InputError(f"--out {args.out}: the file is written as extxyz, so it must end in .extxyz or .xyz")
+    output_file(args.out, "extxyz")
+
+
 def run_emt(args) -> int:
     import sys
 
     from scaling.atomic import atomic_write_bytes
     from scaling.data.emt import DEFAULT_ELEMENTS, check_elements, emt_dataset
 
-    elements = check_elements(args.elements.split(",") if args.elements else DEFAULT_ELEMENTS)
+    _check_emt_args(args)
+    elements = check_elements(args.elements.split(",") if args.elements is not None else DEFAULT_ELEMENTS)
     with progress_bar(args, "EMT trajectories") as progress:
         cached = emt_dataset(args.n, args.seed, elements, workers=args.workers, progress=progress)
     atomic_write_bytes(args.out, cached.read_bytes())

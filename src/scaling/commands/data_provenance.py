@@ -89,9 +89,11 @@ def _print_check(source: str, report) -> None:
 def run_correct(args: argparse.Namespace) -> int:
     import json
 
+    from scaling.atomic import output_file
     from scaling.data.io import write_extxyz
     from scaling.data.provenance import apply_energy_shifts, fit_energy_shifts, hubbard_u_elements, record_of
 
+    output_file(args.out, "corrected extxyz")  # a bad output path is refused before any reading or fitting
     source = _read(args.source)
     paired = _read(args.paired)
     fit = fit_energy_shifts(source, paired, by=args.match, where=args.paired)

@@ -48,7 +48,11 @@ def _overrides(pairs: list[str]) -> dict:
         name, sep, text = pair.partition("=")
         if not sep or not name:
             raise InputError(f"--set {pair!r}: expected FIELD=VALUE")
-        values[name.strip()] = yaml.safe_load(text)
+        try:
+            values[name.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError as error:  # e.g. a !!python/object tag: safe_load refuses it, and so do we
+            reason = " ".join(str(error).split())[:120]
+            raise InputError(f"--set {pair!r}: not a plain YAML value ({reason})") from None
     return values
 
 

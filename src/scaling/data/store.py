@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -47,16 +48,16 @@ def build_store(
     from scaling.data.io import read_structures, source_sha256
 
     out_dir = Path(out_dir)
-    if not cutoff > 0:
-        raise InputError(f"--cutoff: must be positive, got {cutoff}")
-    if out_dir.exists() and not force:
-        raise InputError(f"{out_dir}: already exists (use --force to replace it)")
+    if not (isinstance(cutoff, (int, float)) and math.isfinite(cutoff) and cutoff > 0):
+        raise InputError(f"--cutoff: must be a positive finite number of A, got {cutoff}")
+    _check_output_folder(out_dir, force)
     if structures is None:
         if source is None:
             raise InputError("build_store: give a source file or structures")
         structures = read_structures(source, **(read_kwargs or {}))
     if not structures:
         raise InputError(f"{source}: no structures")
+    _check_memory(structures, cutoff)
 
     edges, shifts = [], []
     for k, structure in enumerate(structures, start=1):
@@ -77,6 +78,39 @@ def build_store(
     _write_atomically(out_dir, arrays, manifest, [s.id for s in structures], force)
     log.info("graph store %s: %d structures, %d edges", out_dir, manifest["n_structures"], manifest["n_edges"])
     return out_dir
+
+
+def _check_output_folder(out_dir: Path, force: bool) -> None:
+    """A store is written only where nothing is, or (with force) over another store: never over a file or a
+    folder of something else (force would otherwise delete it)."""
+    if out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()):
+        raise InputError(f"{out_dir}: exists and is not a folder; a graph store is a folder")
+    if out_dir.exists():
+        if not force:
+            raise InputError(f"{out_dir}: already exists (use --force to replace it)")
+        if not is_store(out_dir) and any(out_dir.iterdir()):
+            raise InputError(f"{out_dir}: not a graph store (no manifest.json) and not empty; --force replaces only "
+                             "a store")
+    from scaling.atomic import output_file
+
+    output_file(out_dir / "manifest.json", "store")  # a file on the way is refused here
+
+
+# Neighbour-list bytes per directed pair while a store is built (vesin's pairs and shifts, then our narrowed copies).
+_BYTES_PER_PAIR = 64
+
+
+def _check_memory(structures: Sequence[Structure], cutoff: float) -> None:
+    """Refuse a cutoff whose neighbour lists cannot fit in memory: pairs per atom grow as density * 4/3 pi r^3."""
+    from scaling.system import require_memory
+
+    sphere = 4.0 / 3.0 * math.pi * cutoff**3
+    pairs = 0.0
+    for s in structures:
+        volume = abs(float(np.linalg.det(s.cell))) if np.any(s.pbc) else 0.0
+        pairs += s.n_atoms * (s.n_atoms * sphere / volume if volume > 0 else s.n_atoms - 1)
+    require_memory(pairs * _BYTES_PER_PAIR, f"--cutoff {cutoff:g}",
+                   f"about {pairs:.3g} neighbour pairs at this cutoff; use a smaller one")
 
 
 def cached_store(source: str | Path, cutoff: float = DEFAULT_CUTOFF, cache: str | Path | None = None) -> Path:
@@ -184,9 +218,10 @@ def _version() -> str:
 
 
 def _write_atomically(out_dir: Path, arrays, manifest, ids, force: bool) -> None:
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+    tmp = None
     try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
         tmp.chmod(_folder_mode())  # mkdtemp makes it private; a store is as readable as any new folder
         for name, array in arrays.items():
             np.save(tmp / f"{name}.npy", np.ascontiguousarray(array))
@@ -199,8 +234,15 @@ def _write_atomically(out_dir: Path, arrays, manifest, ids, force: bool) -> None
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, out_dir)
+    except OSError as error:  # disk full or read-only: nothing is left behind, and the error names the store
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if error.errno is None:
+            raise
+        raise OSError(error.errno, error.strerror, str(out_dir)) from None
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
@@ -208,6 +250,25 @@ def _folder_mode() -> int:
     """A new file's mode (0o666 less the umask) with search permission wherever reading is allowed."""
     mode = _default_file_mode()
     return mode | (mode & 0o444) >> 2
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """A store's manifest.json, checked to be a mapping of this format (InputError naming the file otherwise)."""
+    manifest_path = Path(path) / "manifest.json"
+    if not manifest_path.is_file():
+        raise InputError(f"{path}: not a graph store (no manifest.json)")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InputError(f"{manifest_path}: not valid JSON ({error})") from None
+    if not isinstance(manifest, dict):
+        raise InputError(f"{manifest_path}: not a manifest mapping (holds a {type(manifest).__name__})")
+    if manifest.get("format") != FORMAT:
+        raise InputError(f"{manifest_path}: format {manifest.get('format')!r}, expected {FORMAT!r}")
+    for key, kind in (("n_structures", int), ("cutoff", (int, float)), ("elements", list)):
+        if not isinstance(manifest.get(key), kind) or isinstance(manifest.get(key), bool):
+            raise InputError(f"{manifest_path}: field {key}={manifest.get(key)!r} missing or of the wrong type")
+    return manifest
 
 
 def is_store(path: str | Path) -> bool:
@@ -228,19 +289,38 @@ class GraphStore:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        manifest_path = self.path / "manifest.json"
-        if not manifest_path.is_file():
-            raise InputError(f"{self.path}: not a graph store (no manifest.json)")
-        self.manifest: dict[str, Any] = json.loads(manifest_path.read_text())
-        if self.manifest.get("format") != FORMAT:
-            raise InputError(f"{manifest_path}: format {self.manifest.get('format')!r}, expected {FORMAT!r}")
+        self.manifest: dict[str, Any] = read_manifest(self.path)
         self._open()
 
     def _open(self) -> None:
         for name in _ARRAYS:
-            setattr(self, f"_{name}", np.load(self.path / f"{name}.npy", mmap_mode="r"))
+            file = self.path / f"{name}.npy"
+            try:
+                setattr(self, f"_{name}", np.load(file, mmap_mode="r"))
+            except FileNotFoundError:
+                raise InputError(f"{file}: missing from the graph store") from None
+            except (ValueError, EOFError, OSError) as error:  # truncated or garbage: numpy cannot map it
+                if isinstance(error, OSError) and error.errno is not None:
+                    raise
+                raise InputError(f"{file}: not a readable array ({str(error).splitlines()[0]})") from None
         self._atom_ptr_mem = np.asarray(self._atom_ptr)
         self._edge_ptr_mem = np.asarray(self._edge_ptr)
+        self._check_sizes()
+
+    def _check_sizes(self) -> None:
+        """Every array as long as the manifest and the pointers say (a shortened or swapped file is caught here)."""
+        n = len(self)
+        atoms = int(self._atom_ptr_mem[-1]) if len(self._atom_ptr_mem) else -1
+        edges = int(self._edge_ptr_mem[-1]) if len(self._edge_ptr_mem) else -1
+        expected = {"atom_ptr": n + 1, "edge_ptr": n + 1, "z": atoms, "pos": atoms, "forces": atoms, "cell": n,
+                    "pbc": n, "energy": n, "stress": n, "has_stress": n, "group": n, "trajectory": n,
+                    "cell_shift": edges}
+        for name, length in expected.items():
+            if len(getattr(self, f"_{name}")) != length:
+                raise InputError(f"{self.path / (name + '.npy')}: {len(getattr(self, f'_{name}'))} rows, expected "
+                                 f"{length} for a store of {n} structures (a truncated or foreign file)")
+        if self._edge_index.shape != (2, edges):
+            raise InputError(f"{self.path / 'edge_index.npy'}: shape {self._edge_index.shape}, expected (2, {edges})")
 
     def __getstate__(self):
         return {"path": self.path, "manifest": self.manifest}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import asdict, dataclass, fields
-from typing import Literal
+from typing import Any, Literal, get_type_hints
 
 from scaling.errors import InputError
 
@@ -69,19 +71,36 @@ class TrainConfig:
         def bad(name, why):
             raise InputError(f"train config: field {name}={getattr(self, name)!r}: {why}")
 
+        self._check_types(bad)
         if self.arch not in ("twobody", "threebody"):
             bad("arch", "must be twobody or threebody")
         if self.params is None and self.width is None:
             bad("params", "give params (a target count) or width")
-        for name in ("params", "width", "train_size", "max_steps"):
+        if self.params is not None and self.width is not None:
+            bad("width", f"give params (a target count, here {self.params}) or width, not both")
+        for name in ("params", "width", "train_size", "max_steps", "threads", "cutoff", "max_seconds",
+                     "max_cpu_seconds"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 bad(name, "must be positive")
-        for name in ("depth", "batch_size", "eval_batch_size", "max_epochs", "patience", "checkpoint_every_steps"):
+        for name in ("depth", "batch_size", "eval_batch_size", "max_epochs", "patience", "checkpoint_every_steps",
+                     "n_radial", "radial_hidden", "n_angular", "lr", "grad_clip", "huber_delta",
+                     "threebody_cutoff", "plateau_factor"):
             if getattr(self, name) <= 0:
                 bad(name, "must be positive")
-        if not self.lr > 0:
-            bad("lr", "must be positive")
+        for name in ("seed", "split_seed", "subset_seed", "plateau_patience", "min_lr_ratio"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                bad(name, "must be >= 0")
+        for name in ("val_fraction", "test_fraction"):
+            if not 0 <= getattr(self, name) < 1:
+                bad(name, "must be in [0, 1)")
+        if self.val_fraction + self.test_fraction >= 1:
+            bad("val_fraction", f"val_fraction + test_fraction ({self.test_fraction}) must leave training data")
+        if self.min_lr_ratio > 1:
+            bad("min_lr_ratio", "must be at most 1")
+        if self.plateau_factor >= 1:
+            bad("plateau_factor", "must be below 1")
         if self.scheduler not in ("cosine", "plateau"):
             bad("scheduler", "must be cosine or plateau")
         if self.loss not in ("mse", "huber"):
@@ -91,6 +110,22 @@ class TrainConfig:
         for name in ("energy_weight", "force_weight", "stress_weight", "weight_decay", "warmup_steps"):
             if getattr(self, name) < 0:
                 bad(name, "must be >= 0")
+
+    def _check_types(self, bad) -> None:
+        """Each field strictly of its annotated type (pydantic strict mode: no '10' for 10, no 2.5 or true for an
+        int), and every number finite (an inf learning rate or a NaN clip norm is no setting)."""
+        from pydantic import ValidationError
+
+        for name, hint in _field_types().items():
+            value = getattr(self, name)
+            try:
+                value = _adapter(hint).validate_python(value, strict=True)
+            except ValidationError as error:
+                tip = " (YAML reads a number like 1e-3 as text: write 1.0e-3)" if _is_number(value) else ""
+                bad(name, error.errors()[0]["msg"].lower() + tip)
+            if isinstance(value, float) and not math.isfinite(value):
+                bad(name, "must be a finite number")
+            setattr(self, name, value)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -102,3 +137,24 @@ class TrainConfig:
         if unknown:
             raise InputError(f"{source}: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
         return cls(**values)
+
+
+@functools.cache
+def _field_types() -> dict[str, Any]:
+    return {f.name: get_type_hints(TrainConfig)[f.name] for f in fields(TrainConfig)}
+
+
+@functools.cache
+def _adapter(hint):
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(hint)
+
+
+def _is_number(value: Any) -> bool:
+    """A string that reads as a number (what YAML 1.1 leaves as text, e.g. 1e-3)."""
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(value, str)

@@ -21,7 +21,7 @@ import torch
 from scaling.atomic import atomic_write_json, atomic_write_text
 from scaling.models.potential import ModelConfig, Potential
 from scaling.models.sizing import count_parameters, size_model
-from scaling.train import checkpoint
+from scaling.train import checkpoint, identity
 from scaling.train.compute import ComputeMeter
 from scaling.train.config import TrainConfig
 from scaling.train.data import RunData, fit_reference_energies, force_rms, load_run_data, to_device
@@ -136,7 +136,7 @@ class Run:
         scale = force_rms(self.data.train) or residual_rms or 1.0
         self.model.reference_energies.copy_(torch.as_tensor(reference, dtype=torch.float32))
         self.model.energy_scale.fill_(scale)
-        atomic_write_json(self.run_dir / "config.json", self.config.to_dict())
+        atomic_write_json(self.run_dir / "config.json", identity.config_record(self.config))
         atomic_write_text(self.run_dir / "metrics.jsonl", "")
         self.compute.probe(self)
 
@@ -157,7 +157,7 @@ class Run:
         checkpoint.save(self.run_dir / "checkpoint.pt", self.state())
 
     def resume(self, path: Path) -> None:
-        saved = checkpoint.load(path, self.device)
+        saved = checkpoint.load(path, self.device, require=checkpoint.RESUME_KEYS)
         if saved["model_config"] != self.model_config.to_dict():
             from scaling.errors import InputError
 
@@ -298,7 +298,7 @@ class Run:
         if status == "done":
             best = self.run_dir / "best.pt"
             if best.exists():
-                self.model.load_state_dict(checkpoint.load(best, self.device)["model"])
+                self.model.load_state_dict(checkpoint.load(best, self.device, require=("model",))["model"])
             test = evaluate(self.model, self.data.test, config.eval_batch_size, self.device, self.weights).maes()
         return {
             "n_params": self.n_params,
@@ -325,6 +325,28 @@ class Run:
         }
 
 
+RESULT_KEYS = ("n_params", "train_size", "val_loss", "test_energy_mae", "test_force_mae", "test_stress_mae", "epochs",
+               "best_epoch", "status")
+
+
+def _finished_result(path: Path) -> dict | None:
+    """A done run's result.json, or None: absent, failed, torn or incomplete (the run is then finished again from
+    its checkpoint, which re-evaluates best.pt and rewrites the file)."""
+    if not path.is_file():
+        return None
+    try:
+        previous = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError):
+        log.warning("%s: unreadable; the run is finished again from its checkpoint", path)
+        return None
+    if not isinstance(previous, dict) or previous.get("status") != "done":
+        return None
+    if any(key not in previous for key in RESULT_KEYS):
+        log.warning("%s: incomplete; the run is finished again from its checkpoint", path)
+        return None
+    return previous
+
+
 def run_training(
     config: TrainConfig,
     run_dir: str | Path,
@@ -339,11 +361,11 @@ def run_training(
     after every optimiser step; `progress` shows a progress bar over optimiser steps.
     """
     run_dir = Path(run_dir)
+    identity.check_same_run(config, run_dir)  # a folder made with other settings is refused, before anything runs
     result_path = run_dir / "result.json"
-    if result_path.exists():
-        previous = json.loads(result_path.read_text())
-        if previous.get("status") == "done":
-            return previous
+    previous = _finished_result(result_path)
+    if previous is not None:
+        return previous
     if config.threads:
         torch.set_num_threads(config.threads)
     run = Run(config, run_dir, data if data is not None else load_run_data(config))  # validates before writing
