@@ -2,7 +2,7 @@
 
 `build_store` reads a source, computes full neighbour lists with vesin and writes flat .npy arrays plus a
 manifest into a temporary folder that is renamed into place at the end (a failed build leaves nothing).
-`GraphStore` memory-maps those arrays; `store[i]` is a PyG Data with the fields of /tmp/team/CONTRACTS.md, and
+`GraphStore` memory-maps those arrays; `store[i]` is a PyG Data with the fields listed in docs/data.md, and
 `store.batch(indices)` builds the PyG Batch for a whole index list with one vectorised slice per array instead of
 one Data per structure (the per-item Python overhead dominates small batches otherwise).
 """
@@ -219,7 +219,7 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 class GraphStore:
-    """A memory-mapped graph store; a torch Dataset of PyG Data (see CONTRACTS.md for the fields).
+    """A memory-mapped graph store; a torch Dataset of PyG Data (docs/data.md lists the fields).
 
     Only the path travels when pickled (DataLoader workers, spawn), and each process maps the files itself.
     """

@@ -67,7 +67,8 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise InputError (one line naming the field and value) on an impossible setting."""
         def bad(name, why):
-            raise InputError(f"train config: field {name}={getattr(self, name)!r}: {why}")
+            raise InputError(f"train config: field {name}={getattr(self, name)!r}: {why}", field=name,
+                             value=getattr(self, name), why=why)
 
         if self.arch not in ("twobody", "threebody"):
             bad("arch", "must be twobody or threebody")
