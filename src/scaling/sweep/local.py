@@ -134,18 +134,21 @@ class LocalPool:
         order = sorted(cell_ids, key=lambda cell_id: -cell_cost(cell_id, folder))
         outcomes: dict[str, str] = {}
         for restart in range(MAX_POOL_RESTARTS + 1):
-            if self.pool is None:
-                self.start()
             futures: dict[Future, str] = {}
-            for cell_id in order:
-                if cell_id in outcomes:
-                    continue
-                state = folder.read_state(cell_id)
-                folder.write_state(cell_id, "pending", submitted_at=time.time(),
-                                   **{k: v for k, v in state.items() if k == "reason"})
-                futures[self.pool.submit(run_cell, str(folder.path), cell_id, device=device,
-                                         threads=self.threads)] = cell_id
             broken = False
+            try:  # a worker may die while the pool starts or takes cells: then submit itself raises
+                if self.pool is None:
+                    self.start()
+                for cell_id in order:
+                    if cell_id in outcomes:
+                        continue
+                    state = folder.read_state(cell_id)
+                    folder.write_state(cell_id, "pending", submitted_at=time.time(),
+                                       **{k: v for k, v in state.items() if k == "reason"})
+                    futures[self.pool.submit(run_cell, str(folder.path), cell_id, device=device,
+                                             threads=self.threads)] = cell_id
+            except BrokenProcessPool:
+                broken = True
             pending = set(futures)
             while pending:
                 finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
