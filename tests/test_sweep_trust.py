@@ -220,3 +220,42 @@ def _children(pid: int) -> list[int]:
         except OSError:
             pass
     return children
+
+
+# ---- items 10/11: one line and exit 2, before anything runs -----------------------------------------------------
+@pytest.mark.parametrize("value, expected", [(2.5, "valid integer"), (True, "valid integer"), ("3", "valid integer")])
+def test_training_fields_are_strictly_typed(value, expected):
+    with pytest.raises(InputError, match=rf"field `training.max_epochs` = .*{expected}"):
+        parse_spec({**TINY, "training": {**TINY["training"], "max_epochs": value}})
+
+
+def test_range_errors_of_training_fields_name_field_and_value():
+    with pytest.raises(InputError, match=r"field `training.batch_size` = 0: must be positive"):
+        parse_spec({**TINY, "training": {**TINY["training"], "batch_size": 0}})
+
+
+def test_bad_paths_give_one_line_and_exit_2(tmp_path):
+    run = cli("sweep", "run", tmp_path, "--out", tmp_path / "run")  # a directory as the spec
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and "is a directory" in run.stderr
+    folder = frozen(tmp_path)
+    folder.spec_path.write_text("name: [unclosed\n  - : :")
+    status = cli("sweep", "status", folder.path)
+    assert status.returncode == 2 and status.stderr.count("\n") == 1 and "spec.yaml" in status.stderr
+    assert "Traceback" not in status.stderr
+
+
+def test_help_points_only_at_files_in_the_project():
+    assert "DESIGN.md" not in cli("sweep", "status", "--help").stdout
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    for page in ("data.md", "sweeps.md"):
+        assert "CONTRACTS.md" not in (docs / page).read_text() and "/tmp/team" not in (docs / page).read_text()
+
+
+def test_demo_options_are_checked_before_any_work(tmp_path):
+    started = time.time()
+    bad = cli("demo", "--bootstrap", "-1", "--out", tmp_path / "demo")
+    assert bad.returncode == 2 and "--bootstrap -1" in bad.stderr and bad.stderr.count("\n") == 1
+    (tmp_path / "file").write_text("")
+    bad = cli("demo", "--out", tmp_path / "file")
+    assert bad.returncode == 2 and "not a directory" in bad.stderr
+    assert not (tmp_path / "demo").exists() and time.time() - started < 60  # nothing trained, nothing written
