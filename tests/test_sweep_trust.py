@@ -189,6 +189,22 @@ def test_two_drivers_released_together_give_exactly_one_runner(tmp_path):
     assert outputs[0] == "ran" and outputs[1].startswith("refused:") and "already being run" in outputs[1]
 
 
+def test_the_claim_is_the_lock_not_the_pid_file(tmp_path):
+    """The instant between a driver taking its claim and recording its pid, made to last: another process holds
+    the driver lock and driver.json is absent. A reader of driver.json alone would run a second driver."""
+    from test_sweep_runfolder import hold_lock
+
+    folder = frozen(tmp_path, {**TINY, "axes": {**TINY["axes"], "seed": [0]}})
+    holder = hold_lock(folder.path / "driver.lock")
+    try:
+        with pytest.raises(InputError, match="already being run by another process"):
+            run_sweep(parse_spec({**TINY, "axes": {**TINY["axes"], "seed": [0]}}), folder.path, executor="inline")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert folder.read_attempts(folder.cell_ids()[0]) == []  # no cell was started
+
+
 # ---- item 9: exit non-zero whenever asked-for cells are not done -----------------------------------------------
 def test_run_exits_nonzero_when_the_worker_pool_keeps_breaking(tmp_path):
     """Kill every worker process the driver starts: the pool breaks again and again; the run must say so."""
