@@ -67,6 +67,14 @@ def test_a_corrupt_checkpoint_is_set_aside_and_the_cell_restarts(tmp_path):
     assert "repairs" not in attempts(folder, good)[0]
 
 
+def test_a_garbage_cell_json_is_rewritten_from_the_spec(tmp_path):
+    folder = frozen(tmp_path, {**TINY, "axes": {**TINY["axes"], "seed": [0]}})
+    (cell_id,) = folder.cell_ids()
+    (folder.cell_dir(cell_id) / "cell.json").write_text("{garbage")
+    report = run_sweep(parse_spec({**TINY, "axes": {**TINY["axes"], "seed": [0]}}), folder.path)
+    assert report.counts["done"] == 1
+
+
 # ---- item 6: a result counts only when it validates; unreadable results are re-finished, not retrained ----------
 def test_invalid_results_are_refinished_from_best_pt_without_training(tmp_path):
     folder = frozen(tmp_path)

@@ -76,7 +76,11 @@ def _open_existing(store: Path | None) -> DataSource | None:
         return None
     from scaling.data.store import GraphStore
 
-    return DataSource(path=store, store=GraphStore(store))
+    try:
+        return DataSource(path=store, store=GraphStore(store))
+    except Exception as error:  # the run folder's own store damaged: say where, do not trace back
+        raise InputError(f"{store}: the run folder's graph store cannot be read ({type(error).__name__}: {error}); "
+                         f"move it aside and run again to rebuild it") from None
 
 
 def _pool(spec: SweepSpec, source: str, errors: list[str], progress) -> DataSource | None:

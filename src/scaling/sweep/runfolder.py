@@ -148,10 +148,11 @@ class RunFolder:
         return self.path / CELLS_DIR / cell_id
 
     def ensure_cells(self, cells: list[Cell]) -> None:
-        """Create the folder and settings file of every cell that has none yet."""
+        """Create the folder and settings file of every cell that has none yet, and rewrite a settings file that is
+        unreadable or altered (it is a function of the spec, named by its hash, so rewriting it loses nothing)."""
         for cell in cells:
             settings_path = self.cell_dir(cell.cell_id) / CELL_FILE
-            if not settings_path.is_file():
+            if read_json(settings_path) != cell.settings():
                 atomic_write_json(settings_path, cell.settings())
 
     def cell_ids(self) -> list[str]:
