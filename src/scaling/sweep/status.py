@@ -42,11 +42,6 @@ def cell_jobs(folder: RunFolder) -> dict[str, str]:
 
 
 def cell_status(folder: RunFolder, cell_id: str, queue: set[str] | None, cancelled: bool,
-                jobs: dict[str, str] | None = None) -> dict[str, Any]:
-    return _cell_status(folder, cell_id, queue, cancelled, jobs)[0]
-
-
-def _cell_status(folder: RunFolder, cell_id: str, queue: set[str] | None, cancelled: bool,
                  jobs: dict[str, str] | None = None) -> tuple[dict[str, Any], bool]:
     """(the status row, whether the cell waits in a live SLURM job: structured, so no caller parses the reason)."""
     cell_dir = folder.cell_dir(cell_id)
@@ -91,7 +86,7 @@ def cell_statuses(folder: RunFolder) -> list[tuple[dict[str, Any], bool]]:
     jobs = cell_jobs(folder)
     queue = slurm_queue() if jobs else None
     cancelled = folder.cancel_path.is_file()
-    return [_cell_status(folder, cell_id, queue, cancelled, jobs) for cell_id in cell_ids]
+    return [cell_status(folder, cell_id, queue, cancelled, jobs) for cell_id in cell_ids]
 
 
 def sweep_status(run_dir: str | os.PathLike) -> dict[str, Any]:
