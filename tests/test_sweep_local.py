@@ -51,19 +51,26 @@ def test_local_sweep_runs_resumes_and_grows(tmp_path):
 
 
 def test_a_failing_cell_is_reported_and_does_not_stop_the_others(tmp_path):
-    spec = {**TINY, "axes": {**TINY["axes"], "train_size": [8], "params": [100, 560]}}  # no model has 100 params
-    report = run_sweep(parse_spec(spec), tmp_path / "run")
+    """A fault outside training (here the cell's log.txt is a directory) fails that cell only; the report says so."""
+    spec = parse_spec({**TINY, "axes": {**TINY["axes"], "train_size": [8], "seed": [0, 1]}})
+    folder = RunFolder(tmp_path / "run")
+    folder.ensure_cells(folder.freeze(spec).cells())
+    broken = folder.cell_ids()[0]
+    (folder.cell_dir(broken) / "log.txt").mkdir()
+    report = run_sweep(spec, tmp_path / "run")
     assert report.counts == {"done": 1, "running": 0, "pending": 0, "failed": 1}
     failed = [c for c in sweep_status(tmp_path / "run")["cells"] if c["status"] == "failed"][0]
-    assert "-N100-" in failed["cell_id"] and "100 parameters" in failed["reason"]
+    assert failed["cell_id"] == broken and "IsADirectoryError" in failed["reason"]
+    assert report.summary_of_not_done().startswith("1 of 2 cells not done: 1 failed: IsADirectoryError")
 
 
 def test_a_train_size_beyond_the_training_split_is_refused(tmp_path):
     from scaling.errors import InputError
 
     spec = {**TINY, "axes": {**TINY["axes"], "train_size": [8, 999]}}
-    with pytest.raises(InputError, match=r"`axes.train_size` = 999 exceeds"):
+    with pytest.raises(InputError, match=r"`axes.train_size` = \[999\]: larger than the 40 structures"):
         run_sweep(parse_spec(spec), tmp_path / "run", executor="inline")
+    assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
 def test_an_interrupt_between_metrics_and_checkpoint_resumes_from_the_checkpoint(tmp_path, monkeypatch, caplog):

@@ -41,7 +41,8 @@ def hold_lock(path):
 
 
 def write_result(folder, cell_id, **fields):
-    row = {"status": "done", "reason": None, "n_params": 311, "width": 4, "depth": 3, "epochs": 2, "best_epoch": 2,
+    row = {"status": "done", "reason": None, "n_params": 311, "width": 4, "depth": 3, "train_size": 10, "epochs": 2,
+           "best_epoch": 2,
            "val_loss": 0.5, "test_energy_mae": 0.01, "test_force_mae": 0.2, "test_stress_mae": None,
            "train_seconds": 1.5, "device": "cpu", **fields}
     (folder.cell_dir(cell_id) / "result.json").write_text(json.dumps(row))
@@ -115,15 +116,12 @@ def test_cli_status_and_collect(folder, tmp_path):
 
 
 def test_a_second_live_driver_is_refused(folder):
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    """Another process holding the driver lock (as a live `sweep run` does) makes a second driver stop at once."""
+    holder = hold_lock(folder.path / "driver.lock")
     try:
-        time.sleep(0.2)
-        import socket
-
-        folder.driver_path.write_text(json.dumps({"pid": sleeper.pid, "host": socket.gethostname(),
-                                                  "proc_start": _proc_start(sleeper.pid)}))
-        with pytest.raises(InputError, match=f"already being run by process {sleeper.pid}"):
-            run_sweep(folder.load_spec(), folder.path, executor="local")
+        folder.driver_path.write_text(json.dumps({"pid": holder.pid}))
+        with pytest.raises(InputError, match=f"already being run by process {holder.pid}"):
+            run_sweep(parse_spec({**SPEC, "axes": {**SPEC["axes"], "params": [560]}}), folder.path, executor="local")
     finally:
-        sleeper.kill()
-        sleeper.wait()
+        holder.kill()
+        holder.wait()

@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except InputError as error:
-        print(f"scaling {args.command}: error: {error}", file=sys.stderr)
+        for line in str(error).splitlines() or [""]:  # several errors: each on its own line, each prefixed
+            print(f"scaling {args.command}: error: {line}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # The reader went away (`scaling fit ... | head`): stop quietly, as Unix tools do.

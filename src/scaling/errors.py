@@ -2,7 +2,14 @@
 
 
 class InputError(Exception):
-    """Bad input from a file, a flag or a spec; the message names the file, field and value in one line."""
+    """Bad input from a file, a flag or a spec; the message names the file, field and value in one line.
+
+    `field`, `value` and `why` may carry the same facts structured, so a caller (e.g. sweep spec validation) can
+    re-word the error without parsing the message."""
+
+    def __init__(self, message: str = "", *, field: str | None = None, value=None, why: str | None = None):
+        super().__init__(message)
+        self.field, self.value, self.why = field, value, why
 
 
 class CheckpointError(InputError):

@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"scaling demo: {message}", file=sys.stderr, flush=True)
 
     out = Path(args.out)
+    _check_options(args)  # every option before any work: a bad flag must not cost a trained sweep
     spec = load_spec(args.spec or _packaged_spec())
     start = time.time()
     say(f"sweep {spec.name}: {len(spec.cells())} cells ({len(spec.axes.arch)} architectures x "
@@ -86,7 +87,28 @@ def run(args: argparse.Namespace) -> int:
     })
     say(f"done in {(time.time() - start) / 60:.1f} min; outputs in {out}/ "
         f"({json.dumps(failed) + ' failed' if failed else 'all fits written'})")
-    return 1 if failed or report.counts.get("failed") else 0
+    if report.not_done:
+        say(report.summary_of_not_done())
+    return 1 if failed or report.counts.get("failed") or report.not_done else 0
+
+
+def _check_options(args) -> None:
+    """Refuse a bad --bootstrap or --out at once, with one line naming the flag and value."""
+    import os
+    from pathlib import Path
+
+    from scaling.errors import InputError
+
+    if args.bootstrap < 0:
+        raise InputError(f"--bootstrap {args.bootstrap}: must be >= 0 (0: no intervals)")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a directory")
+    parent = next(p for p in (out, *out.parents) if p.exists() or p == Path(p.anchor))
+    if not parent.is_dir():
+        raise InputError(f"--out {out}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"--out {out}: {parent} is not writable")
 
 
 def _run(args, spec, run_dir):

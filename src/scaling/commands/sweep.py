@@ -1,4 +1,5 @@
-"""`scaling sweep run|status|collect|cancel`: a grid of training runs from a YAML spec, resumable after any failure."""
+"""`scaling sweep run|status|collect|cancel|prune`: a grid of training runs from a YAML spec, resumable after any
+failure (docs/sweeps.md)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def register(subparsers) -> None:
 
     status_parser = commands.add_parser("status", help="done / running / pending / failed, per cell")
     status_parser.add_argument("run_dir")
-    status_parser.add_argument("--json", action="store_true", help="print DESIGN.md's JSON object instead of a table")
+    status_parser.add_argument("--json", action="store_true",
+                               help="print the JSON object described in docs/sweeps.md instead of a table")
     status_parser.set_defaults(sweep_handler=status_command)
 
     collect_parser = commands.add_parser("collect", help="the tidy table: one row per cell (CSV or Parquet)")
@@ -40,6 +42,11 @@ def register(subparsers) -> None:
     cancel_parser = commands.add_parser("cancel", help="stop the local driver and its workers, scancel SLURM jobs")
     cancel_parser.add_argument("run_dir")
     cancel_parser.set_defaults(sweep_handler=cancel_command)
+
+    prune_parser = commands.add_parser("prune", help="retire cells whose axis values left the spec (kept on disk)")
+    prune_parser.add_argument("run_dir")
+    prune_parser.add_argument("spec", help="the sweep spec whose axis values the run folder should keep")
+    prune_parser.set_defaults(sweep_handler=prune_command)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,15 +86,18 @@ def run_command(args: argparse.Namespace) -> int:
         from scaling.sweep.progress import LiveProgress
 
         with LiveProgress() as live:
-            report = run_sweep(spec, args.out, args.executor, wait=wait, progress=live.update)
+            report = run_sweep(spec, args.out, args.executor, wait=wait, progress=live.update, spec_source=args.spec)
     else:
-        report = run_sweep(spec, args.out, args.executor, wait=wait)
+        report = run_sweep(spec, args.out, args.executor, wait=wait, spec_source=args.spec)
     if not args.quiet:
         counts = ", ".join(f"{n} {name}" for name, n in report.counts.items())
         jobs = f"; SLURM jobs {report.job_ids[0].split('_')[0]}" if report.job_ids else ""
         print(f"{report.run_dir}: {len(report.submitted)} cells submitted, {report.skipped_done} already done "
               f"({report.executor}{jobs}); now {counts}", file=sys.stderr)
-    return 0 if report.counts.get("failed", 0) == 0 else 1
+    not_done = report.summary_of_not_done()
+    if not_done:
+        print(f"scaling sweep run: {not_done}", file=sys.stderr)
+    return 1 if not_done or report.counts.get("failed", 0) else 0
 
 
 def plan_command(args: argparse.Namespace) -> int:
@@ -157,6 +167,19 @@ def collect_command(args: argparse.Namespace) -> int:
     if not args.quiet:
         done = int((table["status"] == "done").sum())
         print(f"{args.out}: {len(table)} rows ({done} done)", file=sys.stderr)
+    return 0
+
+
+def prune_command(args: argparse.Namespace) -> int:
+    import sys
+
+    from scaling.sweep import RunFolder, load_spec
+
+    retired = RunFolder(args.run_dir).prune(load_spec(args.spec))
+    if not args.quiet:
+        listed = f": {', '.join(retired)}" if retired else ""
+        print(f"{args.run_dir}: {len(retired)} cells retired (kept under cells/, listed in retired.json){listed}",
+              file=sys.stderr)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""One ase.Atoms -> one graph Data with the fields of CONTRACTS.md (the data layer's vesin neighbour list).
+"""One ase.Atoms -> one graph Data with the fields listed in docs/data.md (the data layer's vesin neighbour list).
 
 The training data come from the data layer's graph store; this conversion serves the ASE calculator (a structure
 that changes every MD step) and tests that build small structures directly.

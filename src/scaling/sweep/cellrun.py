@@ -1,7 +1,9 @@
 """Run one cell: the same function under every executor (in-process, a local worker, a SLURM job).
 
-It takes the cell's lock (so a cell never trains twice at once), records the attempt, hands the cell's folder to
-`scaling.train.run_training` (which resumes from checkpoint.pt when present), and writes the cell's state.
+It takes the cell's lock (so a cell never trains twice at once), sets aside files the cell cannot use
+(`cellfiles.repair_cell_files`), records the attempt, hands the cell's folder to `scaling.train.run_training` (which
+resumes from checkpoint.pt when present), and writes the cell's state. Any exception stays in the cell: it is
+recorded as the cell's failure, never raised into the executor.
 """
 
 from __future__ import annotations
@@ -14,14 +16,15 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from scaling.sweep.data import store_path
+from scaling.sweep.cellfiles import repair_cell_files
+from scaling.sweep.data import store_path, test_store_path
 from scaling.sweep.runfolder import CHECKPOINT_FILE, RunFolder
 from scaling.sweep.spec import Cell
 
 log = logging.getLogger(__name__)
 
 
-def train_config(cell: Cell, store: Path, device: str, threads: int | None):
+def train_config(cell: Cell, store: Path, device: str, threads: int | None, test_store: Path | None = None):
     """The TrainConfig of a cell: the shared training budget, plus what the grid and the run folder fix."""
     from scaling.train import TrainConfig
 
@@ -30,6 +33,7 @@ def train_config(cell: Cell, store: Path, device: str, threads: int | None):
         {
             **cell.shared["training"],
             "store": str(store),
+            "test_store": None if test_store is None else str(test_store),
             "train_size": cell.train_size,
             "params": cell.n_params,
             "arch": cell.arch,
@@ -57,7 +61,12 @@ def run_cell(run_dir: str | os.PathLike, cell_id: str, *, device: str = "cpu", t
             return "busy"
         if folder.is_done(cell_id):
             return "done"
-        return _run_locked(folder, cell_id, cell_dir, device, threads, job_id)
+        try:
+            return _run_locked(folder, cell_id, cell_dir, device, threads, job_id)
+        except Exception as error:  # outside training too (reading or repairing the cell's files): kept in the cell
+            log.error("cell %s failed: %s: %s", cell_id, type(error).__name__, error)
+            folder.write_state(cell_id, "failed", job_id=job_id, reason=f"{type(error).__name__}: {error}"[:500])
+            return "failed"
 
 
 def _run_locked(folder: RunFolder, cell_id: str, cell_dir: Path, device: str, threads: int | None,
@@ -68,6 +77,9 @@ def _run_locked(folder: RunFolder, cell_id: str, cell_dir: Path, device: str, th
     picked_at = time.time()
     previous = folder.read_state(cell_id)
     cell = folder.read_cell(cell_id)
+    repairs = repair_cell_files(cell_dir)
+    for repair in repairs:
+        log.warning("cell %s: %s kept as %s: %s", cell_id, repair["file"], repair["kept_as"], repair["reason"])
     attempt = {
         "attempt": sum("event" not in a for a in folder.read_attempts(cell_id)) + 1,
         "time": picked_at,
@@ -77,6 +89,7 @@ def _run_locked(folder: RunFolder, cell_id: str, cell_dir: Path, device: str, th
         "slurm_restart_count": int(os.environ.get("SLURM_RESTART_COUNT", 0)) if job_id else None,
         "resumed": (cell_dir / CHECKPOINT_FILE).is_file(),
         "epochs_before": completed_epochs(cell_dir / CHECKPOINT_FILE),
+        **({"repairs": repairs} if repairs else {}),
     }
     folder.append_attempt(cell_id, attempt)
     timing = {"submitted_at": previous.get("submitted_at"), "picked_at": picked_at}
@@ -99,7 +112,8 @@ def _run_locked(folder: RunFolder, cell_id: str, cell_dir: Path, device: str, th
     try:
         log.info("cell %s attempt %d on %s (resumed=%s)", cell_id, attempt["attempt"], attempt["host"],
                  attempt["resumed"])
-        config = train_config(cell, store_path(folder), device, threads)
+        test_store = test_store_path(folder) if cell.shared["dataset"].get("test_path") else None
+        config = train_config(cell, store_path(folder), device, threads, test_store)
         result: dict[str, Any] = run_training(config, cell_dir, on_step=on_step)
     except Exception as error:  # a crash in one cell must not take the sweep down; its reason is kept
         log.error("cell %s failed: %s: %s", cell_id, type(error).__name__, error)

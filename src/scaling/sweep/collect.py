@@ -1,4 +1,4 @@
-"""The tidy table: one row per cell of the frozen spec (DESIGN.md's columns), whatever state each cell is in.
+"""The tidy table: one row per cell of the frozen spec (the columns of docs/sweeps.md), whatever state each cell is in.
 
 Metrics come from each cell's result.json (written by scaling.train); cells without a final result get their
 settings, their status and NaN metrics, so the table always has exactly one row per cell. `coverage` is the
@@ -41,7 +41,7 @@ def collect_rows(run_dir: str | os.PathLike, coverage: bool = True) -> list[dict
     coverages = _coverages(folder, spec) if coverage else {}
     rows = []
     for cell in spec.cells():
-        result = read_json(folder.cell_dir(cell.cell_id) / "result.json") or {}
+        result = folder.read_result(cell.cell_id) or {}
         row: dict[str, Any] = {name: result.get(name) for name in RESULT_FIELDS}
         row.update(
             sweep=spec.name, cell_id=cell.cell_id, arch=cell.arch, train_size=cell.train_size, seed=cell.seed,
@@ -106,7 +106,7 @@ def _coverages(folder: RunFolder, spec) -> dict[tuple[int, int], float]:
             return {}
         graph_store = GraphStore(store)
         split = load_split(graph_store, val_fraction=spec.split.val_fraction,
-                           test_fraction=spec.split.test_fraction, seed=spec.split.seed)
+                           test_fraction=spec.test_fraction(), seed=spec.split.seed)
         for size, seed in missing:
             indices = training_subset(graph_store, size, seed, sampler=spec.split.sampler, split=split)
             cached[f"{size}:{seed}"] = float(subset_coverage(graph_store, indices))

@@ -1,14 +1,17 @@
 """The one dataset and graph-store build that every cell of a sweep shares (RUN_DIR/data/store).
 
-The driver builds it before any cell starts, under a file lock, into a temporary folder renamed into place, so a
-kill at any moment leaves either no store or a whole one. The validation/test split and every nested training
-subset are written next to the store here too, so cells only read them.
+The driver builds it before any cell starts, under a file lock, atomically (`build_store` writes a temporary folder
+and renames it into place), so a kill at any moment leaves either no store or a whole one. A prebuilt store given
+as `dataset.path` is linked in (hard links, or a copy across file systems) rather than rebuilt; a separate test set
+(`dataset.test_path`) becomes RUN_DIR/data/test_store the same way. The validation/test split and every nested
+training subset are written next to the store here too, so cells only read them.
 """
 
 from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -17,14 +20,22 @@ from scaling.sweep.spec import SweepSpec
 
 log = logging.getLogger(__name__)
 
+DERIVED = ("splits", "subsets")  # a store's own split and subset files: each run folder makes its own
+
 
 def store_path(folder: RunFolder) -> Path:
     return folder.data_dir / "store"
 
 
-def prepare_data(folder: RunFolder, spec: SweepSpec, progress=None) -> Path:
-    """Build (once) the sweep's graph store and its split and subset index files; returns the store's path."""
-    from scaling.data.store import GraphStore, build_store
+def test_store_path(folder: RunFolder) -> Path:
+    return folder.data_dir / "test_store"
+
+
+def prepare_data(folder: RunFolder, spec: SweepSpec, progress=None, plan=None) -> Path:
+    """Build (once) the sweep's graph store(s) and its split and subset index files; returns the store's path.
+
+    `plan` (from `preflight.check_spec`) carries the structures or store already read, so nothing is read twice."""
+    from scaling.data.store import GraphStore
     from scaling.data.subsets import load_split, nested_subsets
 
     store_dir = store_path(folder)
@@ -32,14 +43,13 @@ def prepare_data(folder: RunFolder, spec: SweepSpec, progress=None) -> Path:
     with open(folder.data_dir / ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (store_dir / "manifest.json").is_file():
-            source = _source(spec, progress)
-            partial = folder.data_dir / "store.partial"
-            shutil.rmtree(partial, ignore_errors=True)
-            log.info("building the graph store from %s (cutoff %.2f A)", source, spec.dataset.cutoff)
-            build_store(source, partial, cutoff=spec.dataset.cutoff, force=True, progress=progress)
-            partial.rename(store_dir)
+            pool = plan.pool if plan is not None else None
+            _materialise(store_dir, spec.dataset.path, pool, spec, progress)
+        if spec.dataset.test_path is not None and not (test_store_path(folder) / "manifest.json").is_file():
+            test = plan.test if plan is not None else None
+            _materialise(test_store_path(folder), spec.dataset.test_path, test, spec, progress)
         store = GraphStore(store_dir)
-        split = load_split(store, val_fraction=spec.split.val_fraction, test_fraction=spec.split.test_fraction,
+        split = load_split(store, val_fraction=spec.split.val_fraction, test_fraction=spec.test_fraction(),
                            seed=spec.split.seed)
         sizes = sorted(spec.axes.train_size)
         too_big = [size for size in sizes if size > len(split.train)]
@@ -55,9 +65,48 @@ def prepare_data(folder: RunFolder, spec: SweepSpec, progress=None) -> Path:
     return store_dir
 
 
-def _source(spec: SweepSpec, progress) -> Path:
-    if spec.dataset.path is not None:
-        return Path(spec.dataset.path)
+def _materialise(out: Path, given: str | None, found, spec: SweepSpec, progress) -> None:
+    """Put a whole store at `out`: linked from a prebuilt store, or built from a file, the EMT pool or `found`."""
+    from scaling.data.store import build_store, is_store
+
+    if given is not None and is_store(given):
+        _link_store(Path(given), out)
+        return
+    if found is not None and found.structures is not None:
+        log.info("building the graph store %s from %s (cutoff %.2f A)", out, found.path, spec.dataset.cutoff)
+        build_store(found.path, out, cutoff=spec.dataset.cutoff, structures=found.structures, force=True,
+                    progress=progress)
+        return
+    source = Path(given) if given is not None else _emt_source(spec, progress)
+    log.info("building the graph store %s from %s (cutoff %.2f A)", out, source, spec.dataset.cutoff)
+    build_store(source, out, cutoff=spec.dataset.cutoff, force=True, progress=progress)
+
+
+def _link_store(source: Path, out: Path) -> None:
+    """Hard-link (or copy) a store's files into `out`, atomically: a temporary folder renamed into place.
+    Store arrays are never written in place (a rebuild writes new files), so sharing their inodes is safe."""
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+    def link_or_copy(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    try:
+        shutil.copytree(source, tmp, copy_function=link_or_copy, ignore=lambda d, names: [
+            n for n in names if Path(d) == source and n in DERIVED])
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("graph store %s linked from the prebuilt store %s", out, source)
+
+
+def _emt_source(spec: SweepSpec, progress) -> Path:
     from scaling.data.emt import DEFAULT_ELEMENTS, emt_dataset
 
     emt = spec.dataset.emt

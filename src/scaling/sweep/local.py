@@ -35,10 +35,24 @@ def run_inline(folder: RunFolder, cell_ids: list[str], device: str = "cpu",
     """Every cell in this process, one after another (for debugging: breakpoints and tracebacks work)."""
     outcomes = {}
     for cell_id in cell_ids:
-        outcomes[cell_id] = run_cell(folder.path, cell_id, device=device, threads=available_cores())
+        try:
+            outcomes[cell_id] = run_cell(folder.path, cell_id, device=device, threads=available_cores())
+        except Exception as error:  # e.g. the cell's state cannot even be written: that cell fails, not the sweep
+            outcomes[cell_id] = cell_failed(folder, cell_id, error)
         if on_progress:
             on_progress()
     return outcomes
+
+
+def cell_failed(folder: RunFolder, cell_id: str, error: BaseException) -> str:
+    """Record an exception that escaped run_cell as the cell's failure (best effort: the disk may be the cause)."""
+    reason = f"{type(error).__name__}: {error}"[:500]
+    log.error("cell %s failed: %s", cell_id, reason)
+    try:
+        folder.write_state(cell_id, "failed", reason=reason)
+    except OSError as write_error:
+        log.error("cell %s: cannot record its failure: %s", cell_id, write_error)
+    return "failed"
 
 
 def _init_worker(threads: int, console_level: int) -> None:
@@ -84,6 +98,7 @@ class LocalPool:
         self.max_parallel = max_parallel
         self.threads = threads
         self.pool: ProcessPoolExecutor | None = None
+        self.broke = 0  # how many times a worker died and the pool was replaced
 
     def start(self) -> None:
         self.pool = ProcessPoolExecutor(
@@ -112,18 +127,21 @@ class LocalPool:
         order = sorted(cell_ids, key=lambda cell_id: -cell_cost(folder.read_cell(cell_id)))
         outcomes: dict[str, str] = {}
         for restart in range(MAX_POOL_RESTARTS + 1):
-            if self.pool is None:
-                self.start()
             futures: dict[Future, str] = {}
-            for cell_id in order:
-                if cell_id in outcomes:
-                    continue
-                state = folder.read_state(cell_id)
-                folder.write_state(cell_id, "pending", submitted_at=time.time(),
-                                   **{k: v for k, v in state.items() if k == "reason"})
-                futures[self.pool.submit(run_cell, str(folder.path), cell_id, device=device,
-                                         threads=self.threads)] = cell_id
             broken = False
+            try:  # a worker may die while the pool starts or takes cells: then submit itself raises
+                if self.pool is None:
+                    self.start()
+                for cell_id in order:
+                    if cell_id in outcomes:
+                        continue
+                    state = folder.read_state(cell_id)
+                    folder.write_state(cell_id, "pending", submitted_at=time.time(),
+                                       **{k: v for k, v in state.items() if k == "reason"})
+                    futures[self.pool.submit(run_cell, str(folder.path), cell_id, device=device,
+                                             threads=self.threads)] = cell_id
+            except BrokenProcessPool:
+                broken = True
             pending = set(futures)
             while pending:
                 finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
@@ -132,10 +150,13 @@ class LocalPool:
                         outcomes[futures[future]] = future.result()
                     except BrokenProcessPool:
                         broken = True
+                    except Exception as error:  # raised in the worker for this cell: the fault stays in the cell
+                        outcomes[futures[future]] = cell_failed(folder, futures[future], error)
                 if on_progress:
                     on_progress()
             if not broken:
                 return outcomes
+            self.broke += 1
             log.warning("a worker process died; restarting the pool (%d/%d)", restart + 1, MAX_POOL_RESTARTS)
             self.terminate()
         return outcomes

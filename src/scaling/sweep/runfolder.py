@@ -10,7 +10,8 @@ RUN_DIR/
     attempts.jsonl          one line per start: when, where, and whether it resumed from a checkpoint
     metrics.jsonl, checkpoint.pt, best.pt, result.json   written by scaling.train.run_training
     log.txt                 the cell's log
-  driver.json               the local driver's pid while `sweep run` drives local cells
+  driver.json               the local driver's pid while `sweep run` drives local cells (driver.lock: its flock)
+  retired.json              cells retired by `sweep prune` (still on disk under cells/, out of status and collect)
   jobs.json                 SLURM job ids and the cells each one runs
 ```
 Every file except the append-only logs is written atomically (temp file + rename).
@@ -42,6 +43,7 @@ ATTEMPTS_FILE = "attempts.jsonl"
 METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_FILE = "checkpoint.pt"
 LOCK_FILE = ".lock"
+AXES = ("train_size", "params", "arch", "seed")
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -69,20 +71,32 @@ class RunFolder:
     def load_spec(self) -> SweepSpec:
         if not self.exists():
             raise InputError(f"{self.path}: not a sweep run folder (no {SPEC_FILE})")
-        return parse_spec(yaml.safe_load(self.spec_path.read_text()), str(self.spec_path), frozen=True)
+        try:
+            data = yaml.safe_load(self.spec_path.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError) as error:
+            first = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise InputError(f"{self.spec_path}: the frozen spec is not valid YAML ({first}); restore it from the "
+                             f"spec you ran") from None
+        return parse_spec(data, str(self.spec_path), frozen=True)
 
-    def freeze(self, spec: SweepSpec) -> SweepSpec:
-        """Write `spec` as the folder's frozen spec, or merge it into the one there.
+    def merged(self, spec: SweepSpec) -> SweepSpec:
+        """The folder's frozen spec with `spec` merged in, written nowhere (`freeze` writes it).
 
         Changes that would alter existing cells (dataset, split, sampler, training budget, name) are refused;
         new axis values (new cells) are added; axis values in the old spec but not the new one are kept, so no
-        cell is ever orphaned. The executor may change freely. Returns the merged spec.
+        cell is ever orphaned (`prune` retires them). The executor may change freely.
         """
         if not self.exists():
-            self.path.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(self.spec_path, spec_to_yaml(spec))
             return spec
         old = self.load_spec()
+        self._refuse_changed(old, spec)
+        axes = {
+            name: tuple(getattr(old.axes, name)) + tuple(v for v in getattr(spec.axes, name) if v not in getattr(old.axes, name))
+            for name in AXES
+        }
+        return spec.model_copy(update={"axes": old.axes.model_copy(update=axes)})
+
+    def _refuse_changed(self, old: SweepSpec, spec: SweepSpec) -> None:
         if old.name != spec.name:
             raise InputError(f"{self.spec_path}: field `name` changed from {old.name!r} to {spec.name!r}; use a new --out")
         old_shared, new_shared = _flatten(old.shared_settings()), _flatten(spec.shared_settings())
@@ -93,24 +107,52 @@ class RunFolder:
                     f"{json.dumps(new_shared.get(key))}; that would alter existing cells (only new axis values "
                     f"may be added); use a new --out"
                 )
-        axes = {
-            name: tuple(getattr(old.axes, name)) + tuple(v for v in getattr(spec.axes, name) if v not in getattr(old.axes, name))
-            for name in ("train_size", "params", "arch", "seed")
-        }
-        merged = spec.model_copy(update={"axes": old.axes.model_copy(update=axes)})
-        if merged != old:
+
+    def freeze(self, spec: SweepSpec) -> SweepSpec:
+        """Write `spec` merged into the folder's frozen spec (see `merged`); returns the merged spec."""
+        merged = self.merged(spec)
+        if not self.exists():
+            self.path.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.spec_path, spec_to_yaml(merged))
+        elif merged != self.load_spec():
             atomic_write_text(self.spec_path, spec_to_yaml(merged))
         return merged
+
+    def prune(self, spec: SweepSpec) -> list[str]:
+        """Retire the cells whose axis values are not in `spec`: the frozen spec keeps only the values `spec` also
+        has (so status, run and collect no longer see those cells), the cells stay on disk, and RUN_DIR/retired.json
+        lists them (with the time). Running a spec with the value again brings its cell back as it was.
+        Returns the retired cell ids."""
+        old = self.load_spec()
+        self._refuse_changed(old, spec)
+        axes = {name: tuple(v for v in getattr(old.axes, name) if v in getattr(spec.axes, name)) for name in AXES}
+        empty = [name for name, values in axes.items() if not values]
+        if empty:
+            raise InputError(f"{self.spec_path}: field `axes.{empty[0]}`: no value in common with the spec; pruning "
+                             f"would retire every cell (use a new --out instead)")
+        pruned = old.model_copy(update={"axes": old.axes.model_copy(update=axes)})
+        kept = {cell.cell_id for cell in pruned.cells()}
+        retired = [cell.cell_id for cell in old.cells() if cell.cell_id not in kept]
+        busy = [cell_id for cell_id in retired if self.cell_dir(cell_id).is_dir() and self.is_locked(cell_id)]
+        if busy:
+            raise InputError(f"{self.path}: cell {busy[0]} is running; stop the sweep before pruning")
+        if retired:
+            record = read_json(self.retired_path) or {"retired": []}
+            record["retired"].extend({"cell_id": cell_id, "time": time.time()} for cell_id in retired)
+            atomic_write_json(self.retired_path, record)
+            atomic_write_text(self.spec_path, spec_to_yaml(pruned))
+        return retired
 
     # ---- cells ----------------------------------------------------------------------------------------------
     def cell_dir(self, cell_id: str) -> Path:
         return self.path / CELLS_DIR / cell_id
 
     def ensure_cells(self, cells: list[Cell]) -> None:
-        """Create the folder and settings file of every cell that has none yet."""
+        """Create the folder and settings file of every cell that has none yet, and rewrite a settings file that is
+        unreadable or altered (it is a function of the spec, named by its hash, so rewriting it loses nothing)."""
         for cell in cells:
             settings_path = self.cell_dir(cell.cell_id) / CELL_FILE
-            if not settings_path.is_file():
+            if read_json(settings_path) != cell.settings():
                 atomic_write_json(settings_path, cell.settings())
 
     def cell_ids(self) -> list[str]:
@@ -131,7 +173,10 @@ class RunFolder:
         atomic_write_json(self.cell_dir(cell_id) / STATE_FILE, record)
 
     def read_result(self, cell_id: str) -> dict[str, Any] | None:
-        return read_json(self.cell_dir(cell_id) / RESULT_FILE)
+        """The cell's result.json when it validates against `results.CellResult`, else None."""
+        from scaling.sweep.results import read_result
+
+        return read_result(self.cell_dir(cell_id) / RESULT_FILE)[0]
 
     def is_done(self, cell_id: str) -> bool:
         result = self.read_result(cell_id)
@@ -182,6 +227,10 @@ class RunFolder:
     @property
     def jobs_path(self) -> Path:
         return self.path / "jobs.json"
+
+    @property
+    def retired_path(self) -> Path:
+        return self.path / "retired.json"
 
     @property
     def cancel_path(self) -> Path:

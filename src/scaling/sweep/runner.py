@@ -16,9 +16,11 @@ from scaling.errors import InputError
 from scaling.sweep.data import prepare_data
 from scaling.sweep.runfolder import RunFolder, read_json
 from scaling.sweep.spec import SweepSpec
-from scaling.sweep.status import sweep_status
+from scaling.sweep.status import cell_statuses, sweep_status
 
 log = logging.getLogger(__name__)
+
+DRIVER_LOCK = "driver.lock"
 
 
 @dataclass
@@ -30,6 +32,21 @@ class RunReport:
     skipped_active: int = 0
     job_ids: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    not_done: list[dict] = field(default_factory=list)  # status rows of submitted cells that did not end done
+    pool_restarts: int = 0  # times a local worker died and its pool was replaced
+    waited: bool = True  # False for a SLURM submission that returned at once
+
+    def summary_of_not_done(self) -> str | None:
+        """One line: how many submitted cells are not done, and why (None when all are)."""
+        if not self.not_done:
+            return None
+        reasons: dict[str, int] = {}
+        for cell in self.not_done:
+            why = f"{cell['status']}: {cell['reason'] or 'no reason recorded'}"
+            reasons[why] = reasons.get(why, 0) + 1
+        pool = f"; the worker pool broke {self.pool_restarts} times" if self.pool_restarts else ""
+        listed = "; ".join(f"{n} {why}" for why, n in sorted(reasons.items(), key=lambda item: -item[1]))
+        return f"{len(self.not_done)} of {len(self.submitted)} cells not done{pool}: {listed}"
 
 
 def default_run_dir(spec: SweepSpec) -> Path:
@@ -39,10 +56,10 @@ def default_run_dir(spec: SweepSpec) -> Path:
 def cells_to_run(folder: RunFolder) -> tuple[list[str], int, int]:
     """Cells that are neither done nor active (running, or queued in a live SLURM job); plus both counts."""
     todo, done, active = [], 0, 0
-    for cell in sweep_status(folder.path)["cells"]:
+    for cell, queued in cell_statuses(folder):
         if cell["status"] == "done":
             done += 1
-        elif cell["status"] == "running" or (cell["reason"] or "").startswith("queued as SLURM job"):
+        elif cell["status"] == "running" or queued:
             active += 1
         else:
             todo.append(cell["cell_id"])
@@ -51,17 +68,28 @@ def cells_to_run(folder: RunFolder) -> tuple[list[str], int, int]:
 
 def run_sweep(spec: SweepSpec, run_dir: str | os.PathLike | None = None, executor: str | None = None,
               wait: bool = True, progress: Callable[..., None] | None = None,
-              data_progress=None) -> RunReport:
-    """Run (or resume) a sweep; returns what was submitted. `progress(folder)` is called while waiting."""
+              data_progress=None, spec_source: str | None = None) -> RunReport:
+    """Run (or resume) a sweep; returns what was submitted. `progress(folder)` is called while waiting.
+
+    `spec_source` names the spec in error messages (the CLI passes the spec file)."""
+    from scaling.sweep.data import store_path, test_store_path
+    from scaling.sweep.preflight import check_spec
+
     kind = executor or spec.executor.kind
     folder = RunFolder(run_dir or default_run_dir(spec))
-    spec = folder.freeze(spec)
+    # Everything that can be refused is refused before the first write: the folder stays as it was.
+    merged = folder.merged(spec)
+    plan = check_spec(spec, spec_source or f"sweep spec {spec.name!r}",
+                      existing_store=store_path(folder) if folder.exists() else None,
+                      existing_test_store=test_store_path(folder) if folder.exists() else None,
+                      progress=data_progress)
+    spec = folder.freeze(merged)
     folder.ensure_cells(spec.cells())
     folder.cancel_path.unlink(missing_ok=True)
-    report = RunReport(run_dir=folder.path, executor=kind)
+    report = RunReport(run_dir=folder.path, executor=kind, waited=wait)
 
     if kind == "slurm":
-        prepare_data(folder, spec, progress=data_progress)
+        prepare_data(folder, spec, progress=data_progress, plan=plan)
         todo, report.skipped_done, report.skipped_active = cells_to_run(folder)
         if todo:
             from scaling.sweep.slurm import submit_slurm
@@ -72,12 +100,17 @@ def run_sweep(spec: SweepSpec, run_dir: str | os.PathLike | None = None, executo
             wait_for_slurm(folder, progress)
     else:
         with driver_claim(folder):
-            report = _run_here(folder, spec, kind, report, progress, data_progress)
-    report.counts = sweep_status(folder.path)["counts"]
+            report = _run_here(folder, spec, kind, report, progress, data_progress, plan)
+    status = sweep_status(folder.path)
+    report.counts = status["counts"]
+    if report.waited:
+        asked = set(report.submitted)
+        report.not_done = [cell for cell in status["cells"] if cell["cell_id"] in asked and cell["status"] != "done"]
     return report
 
 
-def _run_here(folder: RunFolder, spec: SweepSpec, kind: str, report: RunReport, progress, data_progress) -> RunReport:
+def _run_here(folder: RunFolder, spec: SweepSpec, kind: str, report: RunReport, progress, data_progress,
+              plan=None) -> RunReport:
     from scaling.sweep.local import LocalPool, available_cores, install_sigterm_as_interrupt, run_inline
 
     on_progress = (lambda: progress(folder)) if progress else None
@@ -85,35 +118,48 @@ def _run_here(folder: RunFolder, spec: SweepSpec, kind: str, report: RunReport, 
     report.submitted = todo
     with install_sigterm_as_interrupt():
         if kind == "inline":
-            prepare_data(folder, spec, progress=data_progress)
+            prepare_data(folder, spec, progress=data_progress, plan=plan)
             run_inline(folder, todo, device=spec.executor.local.device, on_progress=on_progress)
             return report
         if not todo:
-            prepare_data(folder, spec, progress=data_progress)
+            prepare_data(folder, spec, progress=data_progress, plan=plan)
             return report
         cores = available_cores()
         max_parallel = min(spec.executor.local.max_parallel or cores, len(todo))
         pool = LocalPool(max_parallel=max_parallel, threads=max(1, cores // max_parallel))
         pool.start()  # workers import torch while the data is built
         try:
-            prepare_data(folder, spec, progress=data_progress)
+            prepare_data(folder, spec, progress=data_progress, plan=plan)
             pool.run(folder, todo, device=spec.executor.local.device, on_progress=on_progress)
         finally:
+            report.pool_restarts = pool.broke
             pool.terminate()
     return report
 
 
 class driver_claim:
-    """Record this process as the folder's local driver (driver.json); refuse if another live one holds it."""
+    """Hold the folder's driver lock (flock on RUN_DIR/driver.lock) for the driver's life; refuse at once if another
+    process holds it. The kernel gives the lock to exactly one of any number of drivers started together, and drops
+    it when its holder dies (even by SIGKILL). driver.json records the holder's pid for `sweep cancel` and messages.
+    """
 
     def __init__(self, folder: RunFolder):
         self.folder = folder
+        self.handle = None
 
     def __enter__(self) -> "driver_claim":
-        other = read_json(self.folder.driver_path)
-        if other and other.get("pid") != os.getpid() and _driver_alive(other):
-            raise InputError(f"{self.folder.path}: already being run by process {other['pid']} "
-                             f"(`scaling sweep cancel {self.folder.path}` stops it)")
+        import fcntl
+
+        handle = open(self.folder.path / DRIVER_LOCK, "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            other = read_json(self.folder.driver_path) or {}
+            who = f"process {other['pid']}" if other.get("pid") else "another process"
+            raise InputError(f"{self.folder.path}: already being run by {who} "
+                             f"(`scaling sweep cancel {self.folder.path}` stops it)") from None
+        self.handle = handle
         atomic_write_json(self.folder.driver_path, {"pid": os.getpid(), "host": socket.gethostname(),
                                                     "started": time.time(), "proc_start": _proc_start(os.getpid())})
         return self
@@ -122,6 +168,7 @@ class driver_claim:
         current = read_json(self.folder.driver_path)
         if current and current.get("pid") == os.getpid():
             self.folder.driver_path.unlink(missing_ok=True)
+        self.handle.close()  # releases the lock; the lock file stays (unlinking it would race a new driver)
 
 
 def _proc_stat(pid: int) -> list[str] | None:

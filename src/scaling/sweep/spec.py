@@ -12,7 +12,6 @@ from functools import cached_property
 import itertools
 import json
 import os
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -37,10 +36,13 @@ class EmtDataset(_Strict):
 
 
 class DatasetSpec(_Strict):
-    """Either an EMT spec or a path to a structure file (anything `scaling data build` reads)."""
+    """Either an EMT spec or a path to a structure file (anything `scaling data build` reads) or to a graph store
+    (`scaling data build`'s output). `test_path` (a file or a store) holds the test set: then the split makes only
+    the validation set (`split.test_fraction` is not used)."""
 
     emt: EmtDataset | None = None
     path: str | None = None
+    test_path: str | None = None
     cutoff: Annotated[float, Field(gt=0)] = 5.0
 
     @model_validator(mode="after")
@@ -48,6 +50,14 @@ class DatasetSpec(_Strict):
         if (self.emt is None) == (self.path is None):
             raise ValueError("give exactly one of `emt` or `path`")
         return self
+
+    def settings(self) -> dict[str, Any]:
+        """The dataset's part of every cell's identity; `test_path` only when given, so cells of specs without it
+        keep the folder names (hashes) they always had."""
+        settings = self.model_dump(mode="json")
+        if settings["test_path"] is None:
+            del settings["test_path"]
+        return settings
 
 
 class SplitSpec(_Strict):
@@ -86,23 +96,34 @@ SWEEP_OWNED_TRAIN_FIELDS = frozenset(
 
 
 def check_training(training: dict[str, Any]) -> dict[str, Any]:
-    """Validate the `training` mapping against `scaling.train.TrainConfig` (its fields and ranges)."""
+    """Validate the `training` mapping against `scaling.train.TrainConfig`: its fields, their types (strictly: no
+    2.5 or `true` for an integer) and its ranges. Field and value come from structured errors, not message text."""
     from dataclasses import fields
+    from typing import get_type_hints
+
+    from pydantic import TypeAdapter
 
     from scaling.train.config import TrainConfig
 
     known = {f.name for f in fields(TrainConfig)} - SWEEP_OWNED_TRAIN_FIELDS
-    for key in training:
+    types = get_type_hints(TrainConfig)
+    for key, value in training.items():
         if key in SWEEP_OWNED_TRAIN_FIELDS:
             raise ValueError(f"field `training.{key}`: set by the sweep (dataset, split, axes or executor), not here")
         if key not in known:
             raise ValueError(f"field `training.{key}`: unknown (known: {', '.join(sorted(known))})")
+        try:
+            TypeAdapter(types[key]).validate_python(value, strict=True)
+        except ValidationError as error:
+            hint = " (YAML reads 1e-3 as text: write 1.0e-3)" if isinstance(value, str) else ""
+            raise ValueError(f"field `training.{key}` = {json.dumps(value, default=str)}: "
+                             f"{error.errors()[0]['msg']}{hint}") from None
     try:
         TrainConfig.from_dict({"params": 1000, **training}, source="training")
-    except (InputError, TypeError) as error:
-        match = re.search(r"field (\w+)=(.*?): (.*)$", str(error))
-        if match:
-            raise ValueError(f"field `training.{match[1]}` = {match[2]}: {match[3]}") from None
+    except InputError as error:
+        field, value = getattr(error, "field", None), getattr(error, "value", None)
+        if field is not None:
+            raise ValueError(f"field `training.{field}` = {json.dumps(value, default=str)}: {error.why}") from None
         raise ValueError(f"field `training`: {error}") from None
     return training
 
@@ -164,10 +185,14 @@ class SweepSpec(_Strict):
     def shared_settings(self) -> dict[str, Any]:
         """The settings every cell shares and that define it (everything but the axes and the executor)."""
         return {
-            "dataset": self.dataset.model_dump(mode="json"),
+            "dataset": self.dataset.settings(),
             "split": self.split.model_dump(mode="json"),
             "training": dict(sorted(self.training.items())),
         }
+
+    def test_fraction(self) -> float:
+        """The test fraction the split takes from the pool: none when the dataset names its own test set."""
+        return 0.0 if self.dataset.test_path is not None else self.split.test_fraction
 
     def cells(self) -> list["Cell"]:
         """The grid, in a stable order (arch, params, train_size, seed)."""
@@ -207,17 +232,20 @@ def settings_hash(settings: dict[str, Any], length: int = 10) -> str:
 
 
 def _describe(error: ValidationError, source: str) -> str:
-    first = error.errors()[0]
-    message = str(first.get("ctx", {}).get("error", "")) if first["type"] == "value_error" else ""
+    """One line per error, each naming the file, the field and the value."""
+    return "\n".join(_describe_one(item, source) for item in error.errors())
+
+
+def _describe_one(item: dict[str, Any], source: str) -> str:
+    message = str(item.get("ctx", {}).get("error", "")) if item["type"] == "value_error" else ""
     if message.startswith("field `"):
         return f"{source}: {message}"
-    field = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    value = first.get("input")
+    field = ".".join(str(part) for part in item["loc"]) or "(top level)"
+    value = item.get("input")
     shown = json.dumps(value, default=str) if not isinstance(value, dict) else "{...}"
     if len(shown) > 60:
         shown = shown[:57] + "..."
-    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-    return f"{source}: field `{field}` = {shown}: {first['msg']}{more}"
+    return f"{source}: field `{field}` = {shown}: {item['msg']}"
 
 
 def parse_spec(data: Any, source: str = "spec", frozen: bool = False) -> SweepSpec:
@@ -240,12 +268,17 @@ def load_spec(path: str | os.PathLike) -> SweepSpec:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise InputError(f"{path}: sweep spec not found") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, not a sweep spec (YAML file)") from None
+    except (UnicodeDecodeError, PermissionError) as error:
+        raise InputError(f"{path}: cannot read the sweep spec: {error}") from None
     except yaml.YAMLError as error:
         raise InputError(f"{path}: not valid YAML: {str(error).splitlines()[0]}") from None
     if isinstance(data, dict) and isinstance(data.get("dataset"), dict):
-        source = data["dataset"].get("path")
-        if isinstance(source, str) and not os.path.isabs(source):
-            data["dataset"] = {**data["dataset"], "path": str((path.parent / source).resolve())}
+        for key in ("path", "test_path"):
+            source = data["dataset"].get(key)
+            if isinstance(source, str) and not os.path.isabs(source):
+                data["dataset"] = {**data["dataset"], key: str((path.parent / source).resolve())}
     return parse_spec(data, str(path))
 
 

@@ -1,6 +1,7 @@
 """What each cell is doing: done, running, pending or failed (with a reason), read from the run folder alone.
 
-A cell is done when its result.json says so. A cell whose state says running is running only while a process
+A cell is done when its result.json validates (`results.CellResult`) and says so; an invalid one leaves the cell
+pending (it is re-finished on the next run). A cell whose state says running is running only while a process
 holds its lock (the kernel drops it when the holder dies) or, for SLURM, while its job is still in the queue;
 otherwise it was interrupted and is pending again (its checkpoint will be resumed).
 """
@@ -13,6 +14,7 @@ import socket
 import subprocess
 from typing import Any
 
+from scaling.sweep.results import read_result
 from scaling.sweep.runfolder import METRICS_FILE, RunFolder, read_json, read_jsonl
 
 STATUSES = ("done", "running", "pending", "failed")
@@ -40,11 +42,12 @@ def cell_jobs(folder: RunFolder) -> dict[str, str]:
 
 
 def cell_status(folder: RunFolder, cell_id: str, queue: set[str] | None, cancelled: bool,
-                jobs: dict[str, str] | None = None) -> dict[str, Any]:
+                 jobs: dict[str, str] | None = None) -> tuple[dict[str, Any], bool]:
+    """(the status row, whether the cell waits in a live SLURM job: structured, so no caller parses the reason)."""
     cell_dir = folder.cell_dir(cell_id)
-    result = read_json(cell_dir / "result.json")
+    result, problem = read_result(cell_dir / "result.json")
     state = folder.read_state(cell_id)
-    reason = None
+    reason, queued = None, False
     if result is not None and result.get("status") == "done":
         status, epochs = "done", result.get("epochs")
     elif result is not None and result.get("status") == "failed":
@@ -59,12 +62,14 @@ def cell_status(folder: RunFolder, cell_id: str, queue: set[str] | None, cancell
             status = "running"
         elif in_queue or (name == "queued" and queue is None):
             # waiting for its array task, or requeued after preemption: SLURM will start it
-            status, reason = "pending", f"queued as SLURM job {job}" if job else "queued"
+            status, reason, queued = "pending", f"queued as SLURM job {job}" if job else "queued", bool(job)
         else:
             status = "pending"
             interrupted = name in ("running", "queued") or state.get("reason") == "interrupted"
             reason = ("cancelled" if cancelled else "interrupted") if interrupted else state.get("reason")
-    return {"cell_id": cell_id, "status": status, "epochs": epochs, "reason": reason}
+            if problem is not None:
+                reason = f"{problem}; re-finished on the next run"
+    return {"cell_id": cell_id, "status": status, "epochs": epochs, "reason": reason}, queued
 
 
 def _alive(folder: RunFolder, cell_id: str, state: dict[str, Any], queue: set[str] | None) -> bool:
@@ -75,14 +80,19 @@ def _alive(folder: RunFolder, cell_id: str, state: dict[str, Any], queue: set[st
     return False
 
 
-def sweep_status(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """DESIGN.md's `status --json` object: counts and one row per cell (in the spec's order)."""
-    folder = RunFolder(run_dir)
+def cell_statuses(folder: RunFolder) -> list[tuple[dict[str, Any], bool]]:
+    """(status row, queued in a live SLURM job) for every cell of the frozen spec, in the spec's order."""
     cell_ids = folder.cell_ids()
     jobs = cell_jobs(folder)
     queue = slurm_queue() if jobs else None
     cancelled = folder.cancel_path.is_file()
-    cells = [cell_status(folder, cell_id, queue, cancelled, jobs) for cell_id in cell_ids]
+    return [cell_status(folder, cell_id, queue, cancelled, jobs) for cell_id in cell_ids]
+
+
+def sweep_status(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """docs/sweeps.md's `status --json` object: counts and one row per cell (in the spec's order)."""
+    folder = RunFolder(run_dir)
+    cells = [row for row, _ in cell_statuses(folder)]
     counts = {name: 0 for name in STATUSES}
     for cell in cells:
         counts[cell["status"]] += 1

@@ -69,7 +69,8 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise InputError (one line naming the field and value) on an impossible setting."""
         def bad(name, why):
-            raise InputError(f"train config: field {name}={getattr(self, name)!r}: {why}")
+            raise InputError(f"train config: field {name}={getattr(self, name)!r}: {why}", field=name,
+                             value=getattr(self, name), why=why)
 
         self._check_types(bad)
         if self.arch not in ("twobody", "threebody"):
