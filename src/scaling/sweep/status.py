@@ -13,6 +13,7 @@ import socket
 import subprocess
 from typing import Any
 
+from scaling.evaluate.stage import pending as evaluation_pending
 from scaling.sweep.runfolder import METRICS_FILE, RunFolder, read_json, read_jsonl
 
 STATUSES = ("done", "running", "pending", "failed")
@@ -45,7 +46,7 @@ def cell_status(folder: RunFolder, cell_id: str, queue: set[str] | None, cancell
     result = read_json(cell_dir / "result.json")
     state = folder.read_state(cell_id)
     reason = None
-    if result is not None and result.get("status") == "done":
+    if result is not None and result.get("status") == "done" and not evaluation_pending(cell_dir):
         status, epochs = "done", result.get("epochs")
     elif result is not None and result.get("status") == "failed":
         status, epochs, reason = "failed", result.get("epochs"), result.get("reason")
