@@ -13,6 +13,21 @@ from scaling.plot.style import (axis_label, categorical_colors, compact_number, 
                                 save_figure)
 
 _LINESTYLES = ("-", "--", ":", "-.")
+METRIC_LABELS = {
+    "lattice_constant_error_pct": "lattice constant error (%)",
+    "bulk_modulus_error_pct": "bulk modulus error (%)",
+    "c11_error_pct": "C11 error (%)", "c12_error_pct": "C12 error (%)", "c44_error_pct": "C44 error (%)",
+    "vacancy_formation_error_ev": "vacancy formation error (eV)",
+    "surface_energy_error_pct": "surface energy error (%)",
+    "hot_force_mae_ev_a": "hot-structure force MAE (eV/A)",
+    "force_softening": "force softening slope", "force_softening_error": "|1 - softening slope|",
+    "md_failure_temperature_k": "MD failure temperature (K)",
+    "nve_drift_mev_atom_ps": "NVE drift error (meV/atom/ps)",
+}
+
+
+def metric_label(metric: str) -> str:
+    return METRIC_LABELS.get(metric, metric.replace("_", " "))
 
 
 def _series(ax, table: pd.DataFrame, x: str, curve: str, metric: str) -> None:
@@ -49,9 +64,8 @@ def metric_figures(table: pd.DataFrame, metrics: list[str], out_dir: str | os.Pa
             _series(axes[0, 1], table, "n_params", "train_size", metric)
             axes[0, 1].set_xlabel(axis_label("n_params"))
             for ax in axes[0]:
-                ax.set_ylabel(metric.replace("_", " "))
-                ax.legend(fontsize="x-small", ncol=2)
-            fig.tight_layout()
+                ax.set_ylabel(metric_label(metric))
+                ax.legend(fontsize="x-small", ncol=2, loc="best")
             written.append(save_figure(fig, Path(out_dir) / f"metric_{metric}.pdf")[0])
     return written
 
@@ -70,9 +84,8 @@ def correlation_figure(document: dict, out_path: str | os.PathLike) -> Path:
             ax.plot([lo, hi], [i, i], color=colour, linewidth=1.5)
             ax.plot(row["rank_agreement"], i, "o", color=colour, markersize=4)
         ax.axvline(0, color="0.5", linewidth=0.8)
-        ax.set_yticks(range(len(rows)), [row["metric"].replace("_", " ") for row in rows])
+        ax.set_yticks(range(len(rows)), [metric_label(row["metric"]) for row in rows])
         ax.set_xlim(-1.05, 1.05)
         ax.invert_yaxis()
         ax.set_xlabel(f"rank agreement with {document['loss'].replace('_', ' ')} (Spearman)")
-        fig.tight_layout()
         return save_figure(fig, out_path)[0]
