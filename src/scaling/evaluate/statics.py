@@ -6,6 +6,7 @@ Each function takes one calculator and returns plain numbers, so the same code r
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -42,7 +43,9 @@ def fit_eos(volumes: np.ndarray, energies: np.ndarray, n_atoms: int) -> dict[str
     try:
         if not np.all(np.isfinite(energies)):
             raise ValueError("non-finite energy")
-        v0, e0, b = EquationOfState(volumes, energies, eos="birchmurnaghan").fit()
+        with warnings.catch_warnings():  # a curve without a minimum makes ase's fit warn; it is caught below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            v0, e0, b = EquationOfState(volumes, energies, eos="birchmurnaghan").fit()
         if not (np.isfinite(v0) and v0 > 0):
             raise ValueError("no minimum")
     except Exception:  # no minimum or a failed fit: the property is undefined for this calculator

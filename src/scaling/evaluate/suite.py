@@ -80,8 +80,10 @@ class GroupsSuite:
         return []  # one pair per group found in the data: group_<label>_energy_mae, group_<label>_force_mae
 
 
-LIGHT = EmtSuite(name="emt-light", max_elements=3, alloys=1, eos_points=5, relax_steps=30, hot_frames=1,
-                 md_cells=2, ramp_steps=120, timestep_fs=5.0, nve_steps=100)
+# The light preset: 2 metals and 1 alloy pair, 5-point EOS, 30 relaxation steps, 1 hot frame per (cell, T),
+# a 0.4 ps ramp on 2 cells and 50 NVE steps: sized to stay within a quarter of the demo grid's training time.
+LIGHT = EmtSuite(name="emt-light", max_elements=2, alloys=1, eos_points=5, relax_steps=30, hot_frames=1,
+                 md_cells=2, ramp_steps=80, timestep_fs=5.0, nve_steps=50)
 PRESETS: dict[str, EmtSuite | GroupsSuite] = {"emt": EmtSuite(), "emt-light": LIGHT, "groups": GroupsSuite()}
 
 
