@@ -258,3 +258,14 @@ def test_correlate_cli_writes_json_and_figures(tmp_path, capsys):
         assert (tmp_path / "fig" / f"{name}.pdf").stat().st_size > 1000
         assert (tmp_path / "fig" / f"{name}.png").is_file()
     assert "hot_force_mae_ev_a" in capsys.readouterr().out
+
+
+def test_scaling_fit_fits_a_use_case_metric_like_a_loss(tmp_path):
+    table = tmp_path / "results.csv"
+    synthetic_table().to_csv(table, index=False)
+    out = tmp_path / "fit.json"
+    assert run_cli("fit", str(table), "--x", "train_size", "--y", "hot_force_mae_ev_a", "--group", "n_params",
+                   "--law", "power", "--json", str(out)) == 0
+    fits = json.loads(out.read_text())["fits"]
+    assert [fit["group"]["n_params"] for fit in fits] == [500, 2000]
+    assert all(fit["n_points"] == 6 and math.isfinite(fit["exponents"][0]) for fit in fits)
