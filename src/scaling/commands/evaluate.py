@@ -47,8 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from scaling.evaluate.runner import run_suite
     from scaling.evaluate.suite import load_suite
 
-    suite = load_suite(args.suite, elements=args.elements, data=args.data) if args.suite == "groups" or args.data \
-        else load_suite(args.suite, elements=args.elements)
+    suite = load_suite(args.suite, elements=args.elements, data=args.data)  # a flag the suite lacks: exit 2
     model = resolve_model(args.model, args.calculator, device=args.device)
     show_progress = not quiet and not os.environ.get("CI") and sys.stderr.isatty()
     document = run_suite(model, suite, progress=show_progress)
@@ -75,6 +74,8 @@ def _correlate(args: argparse.Namespace, quiet: bool) -> int:
 
     table = read_table(args.correlate)
     document = correlate_table(table, loss=args.loss, n_bootstrap=args.bootstrap, source=args.correlate)
+    if not document["correlations"]:
+        raise InputError(f"{args.correlate}: no use-case metric column with values (run a sweep with `evaluation:`)")
     if args.out:
         from scaling.plot.usecase import correlation_figure, metric_figures
 
@@ -86,10 +87,12 @@ def _correlate(args: argparse.Namespace, quiet: bool) -> int:
         atomic_write_json(out / "correlation.json", document)
     elif args.json:
         atomic_write_json(args.json, document)
-    if not document["correlations"]:
-        raise InputError(f"{args.correlate}: no use-case metric column with values (run a sweep with `evaluation:`)")
     if not quiet:
         for row in document["correlations"]:
-            print(f"{row['metric']:32s} rho={row['rho']:+.3f}  95% CI [{row['ci95'][0]:+.3f}, {row['ci95'][1]:+.3f}]"
-                  f"  n={row['n_cells']}")
+            print(f"{row['metric']:32s} rho={_signed(row['rho'])}  95% CI [{_signed(row['ci95'][0])}, "
+                  f"{_signed(row['ci95'][1])}]  n={row['n_cells']}")
     return 0
+
+
+def _signed(value: float | None) -> str:
+    return "  n/a" if value is None else f"{value:+.3f}"

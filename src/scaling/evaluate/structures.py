@@ -63,7 +63,8 @@ def suite_elements(suite, model_elements: tuple[str, ...] | None) -> tuple[str, 
     if model_elements is not None:
         unknown = [e for e in chosen if e not in model_elements]
         if unknown:
-            raise InputError(f"--elements: the model was not trained on {unknown[0]} (it knows {','.join(model_elements)})")
+            raise InputError(f"--elements: the model was not trained on {unknown[0]} "
+                             f"(it knows {','.join(model_elements)})")
     if not chosen:
         raise InputError("--elements: no EMT metal to evaluate")
     return chosen[: suite.max_elements]

@@ -111,7 +111,8 @@ def configure(base, settings: dict[str, Any], source: str):
     values = {}
     for key, value in settings.items():
         if key not in known:
-            raise InputError(f"{source}: field `{key}` unknown for suite {base.name} (known: {', '.join(sorted(known))})")
+            raise InputError(f"{source}: field `{key}` unknown for suite {base.name} "
+                             f"(known: {', '.join(sorted(known))})")
         default = getattr(base, key)
         if isinstance(default, tuple) or (key == "elements" and value is not None):
             value = tuple(value.split(",")) if isinstance(value, str) else tuple(value)
