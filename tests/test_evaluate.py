@@ -269,3 +269,27 @@ def test_scaling_fit_fits_a_use_case_metric_like_a_loss(tmp_path):
     fits = json.loads(out.read_text())["fits"]
     assert [fit["group"]["n_params"] for fit in fits] == [500, 2000]
     assert all(fit["n_points"] == 6 and math.isfinite(fit["exponents"][0]) for fit in fits)
+
+
+@pytest.mark.slow
+def test_a_trained_run_folder_evaluates_deterministically(tmp_path):
+    """MODEL as a run folder: a potential trained a few steps, evaluated twice, gives identical documents."""
+    from scaling.data.emt import emt_dataset
+    from scaling.data.store import build_store
+    from scaling.train import TrainConfig, run_training
+
+    source = emt_dataset(20, seed=0, elements=("Cu",), cache=tmp_path / "cache")
+    build_store(source, tmp_path / "store", cutoff=4.0)
+    run_training(TrainConfig(store=str(tmp_path / "store"), params=400, arch="twobody", seed=0, max_steps=3,
+                             max_epochs=1, batch_size=4, device="cpu"), tmp_path / "run")
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("suite: emt-light\nfamilies: [eos, hot_forces, md_ramp, nve]\nramp_steps: 30\nnve_steps: 20\n")
+    documents = []
+    for name in ("a.json", "b.json"):
+        assert run_cli("evaluate", str(tmp_path / "run"), "--suite", str(suite), "--json", str(tmp_path / name)) == 0
+        document = json.loads((tmp_path / name).read_text())
+        document.pop("seconds")
+        documents.append(document)
+    assert documents[0] == documents[1]
+    assert documents[0]["elements"] == ["Cu"] and documents[0]["model"].endswith("best.pt")
+    assert documents[0]["metrics"]["hot_force_mae_ev_a"] > 0.05  # three steps: far from EMT
