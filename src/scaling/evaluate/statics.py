@@ -44,7 +44,7 @@ def fit_eos(volumes: np.ndarray, energies: np.ndarray, n_atoms: int) -> dict[str
         if not np.all(np.isfinite(energies)):
             raise ValueError("non-finite energy")
         with warnings.catch_warnings():  # a curve without a minimum makes ase's fit warn; it is caught below
-            warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.simplefilter("ignore")
             v0, e0, b = EquationOfState(volumes, energies, eos="birchmurnaghan").fit()
         if not (np.isfinite(v0) and v0 > 0):
             raise ValueError("no minimum")
