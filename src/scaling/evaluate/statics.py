@@ -46,8 +46,8 @@ def fit_eos(volumes: np.ndarray, energies: np.ndarray, n_atoms: int) -> dict[str
         with warnings.catch_warnings():  # a curve without a minimum makes ase's fit warn; it is caught below
             warnings.simplefilter("ignore")
             v0, e0, b = EquationOfState(volumes, energies, eos="birchmurnaghan").fit()
-        if not (np.isfinite(v0) and v0 > 0):
-            raise ValueError("no minimum")
+        if not (np.isfinite(v0) and volumes.min() <= v0 <= volumes.max()):
+            raise ValueError("no minimum within the sampled volumes")
     except Exception:  # no minimum or a failed fit: the property is undefined for this calculator
         return {"lattice_constant": NAN, "bulk_modulus": NAN, "energy_per_atom": NAN}
     return {"lattice_constant": float(v0 ** (1 / 3)), "bulk_modulus": float(b / GPa),
