@@ -13,7 +13,7 @@ def register(subparsers) -> None:
         description="Evaluate MODEL (best.pt, a run or cell folder) or --calculator module:callable on a suite: "
         "`emt` (equations of state, elastic constants, vacancy and surface energies, hot forces, MD heating ramp, "
         "NVE drift, each vs EMT), `emt-light` (the same, smaller), `groups` (per-group errors of --data FILE) or a "
-        "SUITE.yaml. With --correlate TABLE: Spearman rank correlation (bootstrap 95%% CI over cells) between the "
+        "SUITE.yaml. With --correlate TABLE: Spearman rank correlation (bootstrap 95% CI over cells) between the "
         "loss and every metric column of a collected sweep table, and figures of each metric against D and N. "
         "See docs/usecase.md.",
     )
