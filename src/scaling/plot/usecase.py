@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import NullFormatter
 
 from scaling.plot.style import (axis_label, categorical_colors, compact_number, figure, ordered_colors, paper_style,
                                 save_figure)
@@ -47,6 +48,7 @@ def _series(ax, table: pd.DataFrame, x: str, curve: str, metric: str) -> None:
             ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0), color=colour, marker="o",
                         markersize=3, linestyle=_LINESTYLES[a % len(_LINESTYLES)], capsize=2, label=label)
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # decade labels only: minor labels collide on short ranges
     finite = table[metric][np.isfinite(table[metric])]
     if len(finite) and (finite > 0).all() and finite.max() / finite.min() > 20:
         ax.set_yscale("log")
@@ -55,6 +57,8 @@ def _series(ax, table: pd.DataFrame, x: str, curve: str, metric: str) -> None:
 def metric_figures(table: pd.DataFrame, metrics: list[str], out_dir: str | os.PathLike) -> list[Path]:
     """One figure per metric (OUT_DIR/metric_<name>.pdf/.png): against D per N (left), against N per D (right)."""
     table = table[table["status"] == "done"] if "status" in table.columns else table
+    if "params_target" in table.columns:  # one curve per requested N: true counts differ slightly across archs
+        table = table.assign(n_params=table["params_target"])
     written = []
     for metric in metrics:
         with paper_style():
@@ -75,7 +79,7 @@ def correlation_figure(document: dict, out_path: str | os.PathLike) -> Path:
     its bootstrap 95% interval."""
     rows = [row for row in document["correlations"] if row["rank_agreement"] is not None]
     with paper_style():
-        fig, axes = figure("column", aspect=0.25 + 0.11 * max(len(rows), 1))
+        fig, axes = figure("column", aspect=0.2 + 0.065 * max(len(rows), 1))
         ax = axes[0, 0]
         colour = categorical_colors(1)[0]
         for i, row in enumerate(rows):
