@@ -14,7 +14,7 @@ import sys
 from scaling import __version__
 from scaling.errors import InputError
 
-COMMAND_MODULES = ("data", "train", "sweep", "fit", "fit2d", "plot", "demo")
+COMMAND_MODULES = ("data", "train", "sweep", "fit", "fit2d", "plot", "demo", "evaluate")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

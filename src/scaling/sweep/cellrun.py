@@ -2,8 +2,9 @@
 
 It takes the cell's lock (so a cell never trains twice at once), sets aside files the cell cannot use
 (`cellfiles.repair_cell_files`), records the attempt, hands the cell's folder to `scaling.train.run_training` (which
-resumes from checkpoint.pt when present), and writes the cell's state. Any exception stays in the cell: it is
-recorded as the cell's failure, never raised into the executor.
+resumes from checkpoint.pt when present), runs the evaluation stage when the spec has `evaluation:`
+(scaling.evaluate.stage), and writes the cell's state. Any exception stays in the cell: it is recorded as the
+cell's failure, never raised into the executor.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from scaling.evaluate.stage import evaluate_cell, mark_pending
 from scaling.sweep.cellfiles import repair_cell_files
 from scaling.sweep.data import store_path, test_store_path
 from scaling.sweep.runfolder import CHECKPOINT_FILE, RunFolder
@@ -47,6 +49,12 @@ def train_config(cell: Cell, store: Path, device: str, threads: int | None, test
         },
         source=f"cell {cell.cell_id}",
     )
+
+
+def evaluation_suite(folder: RunFolder):
+    """The suite of the spec's enabled `evaluation:` section, or None."""
+    evaluation = folder.load_spec().evaluation
+    return evaluation.suite_object() if evaluation is not None and evaluation.enabled else None
 
 
 def run_cell(run_dir: str | os.PathLike, cell_id: str, *, device: str = "cpu", threads: int | None = None,
@@ -114,7 +122,12 @@ def _run_locked(folder: RunFolder, cell_id: str, cell_dir: Path, device: str, th
                  attempt["resumed"])
         test_store = test_store_path(folder) if cell.shared["dataset"].get("test_path") else None
         config = train_config(cell, store_path(folder), device, threads, test_store)
+        suite = evaluation_suite(folder)
+        if suite is not None:
+            mark_pending(cell_dir, suite)
         result: dict[str, Any] = run_training(config, cell_dir, on_step=on_step)
+        if suite is not None and result.get("status") == "done":
+            result = evaluate_cell(cell_dir, suite)  # the resumable evaluation stage (scaling.evaluate.stage)
     except Exception as error:  # a crash in one cell must not take the sweep down; its reason is kept
         log.error("cell %s failed: %s: %s", cell_id, type(error).__name__, error)
         log.info("%s", traceback.format_exc())  # the traceback goes to the cell's log.txt, not the console

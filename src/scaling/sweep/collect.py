@@ -4,6 +4,7 @@ Metrics come from each cell's result.json (written by scaling.train); cells with
 settings, their status and NaN metrics, so the table always has exactly one row per cell. `coverage` is the
 fraction of the pool's local environments that the cell's training subset reaches (scaling.data.coverage),
 computed once per (train_size, seed) and cached in RUN_DIR/data/coverage.json; NaN where it cannot be computed.
+Cells evaluated by the spec's `evaluation:` stage add their use-case metric columns after these (NaN elsewhere).
 """
 
 from __future__ import annotations
@@ -53,15 +54,28 @@ def collect_rows(run_dir: str | os.PathLike, coverage: bool = True) -> list[dict
             row["n_params"] = cell.n_params  # the target until the model is built; the true count after
         if row["epochs"] is None:
             row["epochs"] = status[cell.cell_id]["epochs"]
-        rows.append({name: row.get(name) for name in COLUMNS})
+        rows.append({**{name: row.get(name) for name in COLUMNS}, **evaluation_columns(result)})
     return rows
+
+
+def evaluation_columns(result: dict[str, Any]) -> dict[str, Any]:
+    """The use-case metrics a cell's evaluation stage merged into result.json (docs/usecase.md names them), plus
+    `eval_seconds`; empty for a cell without evaluation."""
+    evaluation = result.get("evaluation") or {}
+    if not evaluation:
+        return {}
+    return {**evaluation.get("metrics", {}), "eval_seconds": evaluation.get("seconds")}
 
 
 def collect(run_dir: str | os.PathLike, coverage: bool = True):
     """The tidy table as a pandas DataFrame (metrics as floats, NaN where missing)."""
     import pandas as pd
 
-    table = pd.DataFrame(collect_rows(run_dir, coverage), columns=list(COLUMNS))
+    rows = collect_rows(run_dir, coverage)
+    extra = list(dict.fromkeys(name for row in rows for name in row if name not in COLUMNS))
+    table = pd.DataFrame(rows, columns=list(COLUMNS) + extra)
+    for name in extra:
+        table[name] = pd.to_numeric(table[name], errors="coerce").astype(float)
     for name in ("val_loss", "test_energy_mae", "test_force_mae", "test_stress_mae", "coverage", "train_seconds",
                  *COMPUTE_COLUMNS):
         table[name] = pd.to_numeric(table[name], errors="coerce").astype(float)

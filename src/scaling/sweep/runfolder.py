@@ -32,6 +32,7 @@ import yaml
 
 from scaling.atomic import atomic_write_json, atomic_write_text
 from scaling.errors import InputError
+from scaling.evaluate.stage import pending as evaluation_pending
 from scaling.sweep.spec import Cell, SweepSpec, parse_spec, spec_to_yaml
 
 SPEC_FILE = "spec.yaml"
@@ -180,7 +181,7 @@ class RunFolder:
 
     def is_done(self, cell_id: str) -> bool:
         result = self.read_result(cell_id)
-        return result is not None and result.get("status") == "done"
+        return result is not None and result.get("status") == "done" and not evaluation_pending(self.cell_dir(cell_id))
 
     def append_attempt(self, cell_id: str, record: dict[str, Any]) -> None:
         """Append one line to the cell's attempt log (append-only; a torn last line is skipped by readers)."""

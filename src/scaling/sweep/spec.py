@@ -160,6 +160,38 @@ class ExecutorSpec(_Strict):
     slurm: SlurmExecutorSpec = Field(default_factory=SlurmExecutorSpec)
 
 
+class EvaluationSpec(_Strict):
+    """Use-case evaluation after training (scaling.evaluate; docs/usecase.md): a suite preset, the property
+    families to compute (None: the suite's), the metals, the labelled test file of the `groups` suite, and any
+    suite size field (`settings`, e.g. {ramp_steps: 60}). Not part of a cell's identity: training is the same."""
+
+    enabled: bool = True
+    suite: Literal["emt", "emt-light", "groups"] = "emt-light"
+    families: tuple[str, ...] | None = None
+    elements: tuple[str, ...] | None = None
+    data: str | None = None
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _valid_suite(self) -> "EvaluationSpec":
+        from scaling.evaluate.suite import configure, PRESETS
+
+        values = {**self.settings, **{k: v for k in ("families", "elements", "data")
+                                      if (v := getattr(self, k)) is not None}}
+        try:
+            configure(PRESETS[self.suite], values, "evaluation")
+        except InputError as error:
+            raise ValueError(str(error).replace("evaluation: field `", "field `evaluation.")) from None
+        return self
+
+    def suite_object(self):
+        from scaling.evaluate.suite import configure, PRESETS
+
+        values = {**self.settings, **{k: v for k in ("families", "elements", "data")
+                                      if (v := getattr(self, k)) is not None}}
+        return configure(PRESETS[self.suite], values, "evaluation")
+
+
 class SweepSpec(_Strict):
     """A whole sweep file."""
 
@@ -169,6 +201,7 @@ class SweepSpec(_Strict):
     axes: Axes
     training: dict[str, Any] = Field(default_factory=dict)
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
+    evaluation: EvaluationSpec | None = None
 
     @field_validator("training")
     @classmethod
@@ -279,6 +312,10 @@ def load_spec(path: str | os.PathLike) -> SweepSpec:
             source = data["dataset"].get(key)
             if isinstance(source, str) and not os.path.isabs(source):
                 data["dataset"] = {**data["dataset"], key: str((path.parent / source).resolve())}
+    if isinstance(data, dict) and isinstance(data.get("evaluation"), dict):
+        source = data["evaluation"].get("data")
+        if isinstance(source, str) and not os.path.isabs(source):
+            data["evaluation"] = {**data["evaluation"], "data": str((path.parent / source).resolve())}
     return parse_spec(data, str(path))
 
 

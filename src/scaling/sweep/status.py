@@ -14,6 +14,7 @@ import socket
 import subprocess
 from typing import Any
 
+from scaling.evaluate.stage import pending as evaluation_pending
 from scaling.sweep.results import read_result
 from scaling.sweep.runfolder import METRICS_FILE, RunFolder, read_json, read_jsonl
 
@@ -48,7 +49,7 @@ def cell_status(folder: RunFolder, cell_id: str, queue: set[str] | None, cancell
     result, problem = read_result(cell_dir / "result.json")
     state = folder.read_state(cell_id)
     reason, queued = None, False
-    if result is not None and result.get("status") == "done":
+    if result is not None and result.get("status") == "done" and not evaluation_pending(cell_dir):
         status, epochs = "done", result.get("epochs")
     elif result is not None and result.get("status") == "failed":
         status, epochs, reason = "failed", result.get("epochs"), result.get("reason")
