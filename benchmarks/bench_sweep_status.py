@@ -90,7 +90,7 @@ def main() -> None:
 
     cli_status_s = best_of(cli("status", str(folder.path), "--json"))
     cli_collect_s = best_of(cli("collect", str(folder.path), "-o", str(folder.path / "t.csv"), "--no-coverage"))
-    print(f"1,000-cell run folder (700 done, 100 failed, 100 interrupted, 100 pending):")
+    print("1,000-cell run folder (700 done, 100 failed, 100 interrupted, 100 pending):")
     print(f"  reference: json-load every result.json      {reference * 1e3:8.1f} ms")
     print(f"  sweep_status()                              {status_s * 1e3:8.1f} ms  ({status_s / reference:.1f}x reference)")
     print(f"  collect() (no coverage)                     {collect_s * 1e3:8.1f} ms  ({collect_s / reference:.1f}x reference)")

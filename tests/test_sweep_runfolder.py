@@ -6,14 +6,12 @@ import json
 import math
 import subprocess
 import sys
-import time
 
 import pandas as pd
 import pytest
 
 from scaling.errors import InputError
 from scaling.sweep import COLUMNS, RunFolder, collect, parse_spec, run_sweep, sweep_status, write_table
-from scaling.sweep.runner import _proc_start
 
 SPEC = {
     "name": "rf",

@@ -9,7 +9,7 @@ The sizes of `emt` keep the whole suite cheap on a CPU (docs/usecase.md gives th
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 

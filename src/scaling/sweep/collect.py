@@ -9,7 +9,6 @@ Cells evaluated by the spec's `evaluation:` stage add their use-case metric colu
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 from pathlib import Path
@@ -20,7 +19,6 @@ from scaling.errors import InputError
 from scaling.sweep.runfolder import RunFolder, read_json
 from scaling.sweep.status import sweep_status
 
-log = logging.getLogger(__name__)
 
 # Measured compute (scaling.train.compute): FLOPs as counted by torch's FlopCounterMode (matrix products).
 COMPUTE_COLUMNS = ("flops_per_step", "flops_per_structure", "structures_seen", "train_flops", "device_seconds",
@@ -111,13 +109,10 @@ def _coverages(folder: RunFolder, spec) -> dict[tuple[int, int], float]:
     wanted = [(d, s) for d in spec.axes.train_size for s in spec.axes.seed]
     missing = [key for key in wanted if f"{key[0]}:{key[1]}" not in cached]
     if missing:
-        try:
-            from scaling.data.coverage import subset_coverage
-            from scaling.data.store import GraphStore
-            from scaling.data.subsets import load_split, training_subset
-        except ImportError as error:
-            log.info("coverage unavailable (%s); the column stays NaN", error)
-            return {}
+        from scaling.data.coverage import subset_coverage
+        from scaling.data.store import GraphStore
+        from scaling.data.subsets import load_split, training_subset
+
         graph_store = GraphStore(store)
         split = load_split(graph_store, val_fraction=spec.split.val_fraction,
                            test_fraction=spec.test_fraction(), seed=spec.split.seed)

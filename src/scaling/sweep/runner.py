@@ -7,9 +7,10 @@ import logging
 import os
 import socket
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from scaling.atomic import atomic_write_json
 from scaling.errors import InputError
@@ -137,38 +138,33 @@ def _run_here(folder: RunFolder, spec: SweepSpec, kind: str, report: RunReport, 
     return report
 
 
-class driver_claim:
+@contextmanager
+def driver_claim(folder: RunFolder) -> Iterator[None]:
     """Hold the folder's driver lock (flock on RUN_DIR/driver.lock) for the driver's life; refuse at once if another
     process holds it. The kernel gives the lock to exactly one of any number of drivers started together, and drops
     it when its holder dies (even by SIGKILL). driver.json records the holder's pid for `sweep cancel` and messages.
     """
+    import fcntl
 
-    def __init__(self, folder: RunFolder):
-        self.folder = folder
-        self.handle = None
-
-    def __enter__(self) -> "driver_claim":
-        import fcntl
-
-        handle = open(self.folder.path / DRIVER_LOCK, "a")
+    handle = open(folder.path / DRIVER_LOCK, "a")
+    try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.close()
-            other = read_json(self.folder.driver_path) or {}
+            other = read_json(folder.driver_path) or {}
             who = f"process {other['pid']}" if other.get("pid") else "another process"
-            raise InputError(f"{self.folder.path}: already being run by {who} "
-                             f"(`scaling sweep cancel {self.folder.path}` stops it)") from None
-        self.handle = handle
-        atomic_write_json(self.folder.driver_path, {"pid": os.getpid(), "host": socket.gethostname(),
-                                                    "started": time.time(), "proc_start": _proc_start(os.getpid())})
-        return self
-
-    def __exit__(self, *exc) -> None:
-        current = read_json(self.folder.driver_path)
-        if current and current.get("pid") == os.getpid():
-            self.folder.driver_path.unlink(missing_ok=True)
-        self.handle.close()  # releases the lock; the lock file stays (unlinking it would race a new driver)
+            raise InputError(f"{folder.path}: already being run by {who} "
+                             f"(`scaling sweep cancel {folder.path}` stops it)") from None
+        atomic_write_json(folder.driver_path, {"pid": os.getpid(), "host": socket.gethostname(),
+                                               "started": time.time(), "proc_start": _proc_start(os.getpid())})
+        try:
+            yield
+        finally:
+            current = read_json(folder.driver_path)
+            if current and current.get("pid") == os.getpid():
+                folder.driver_path.unlink(missing_ok=True)
+    finally:
+        handle.close()  # releases the lock; the lock file stays (unlinking it would race a new driver)
 
 
 def _proc_stat(pid: int) -> list[str] | None:

@@ -83,7 +83,6 @@ def step_flops(model: torch.nn.Module, batches: list, weights, device: torch.dev
             total, structures = total + flops, structures + int(batch.num_graphs)
             uncounted.update(names)
     finally:
-        del probe
         restore_rng_state(saved)
     return {
         "flops_per_step": total / len(batches),
