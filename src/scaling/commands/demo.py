@@ -94,17 +94,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args, spec, run_dir):
-    import os
-    import sys
-
+    from scaling.console import progress_mode
     from scaling.sweep import run_sweep
+    from scaling.sweep.progress import sweep_progress
 
-    if not args.quiet and not os.environ.get("CI") and sys.stderr.isatty():
-        from scaling.sweep.progress import LiveProgress
-
-        with LiveProgress() as live:
-            return run_sweep(spec, run_dir, wait=True, progress=live.update)
-    return run_sweep(spec, run_dir, wait=True)
+    with sweep_progress(progress_mode(args.quiet), prefix="scaling demo") as (progress, data_progress):
+        return run_sweep(spec, run_dir, wait=True, progress=progress, data_progress=data_progress)
 
 
 def _cpu_seconds() -> float:

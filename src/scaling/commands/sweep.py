@@ -39,18 +39,13 @@ def run(args: argparse.Namespace) -> int:
     return args.sweep_handler(args)
 
 
-def _show_progress(args) -> bool:
-    import os
-    import sys
-
-    return not args.quiet and not os.environ.get("CI") and sys.stderr.isatty()
-
-
 def run_command(args: argparse.Namespace) -> int:
     import sys
 
+    from scaling.console import progress_mode
     from scaling.errors import InputError
     from scaling.sweep import load_spec, run_sweep
+    from scaling.sweep.progress import sweep_progress
 
     spec = load_spec(args.spec)
     if args.max_parallel is not None:
@@ -59,13 +54,9 @@ def run_command(args: argparse.Namespace) -> int:
         local = spec.executor.local.model_copy(update={"max_parallel": args.max_parallel})
         spec = spec.model_copy(update={"executor": spec.executor.model_copy(update={"local": local})})
     wait = args.wait or (args.executor or spec.executor.kind) != "slurm"
-    if _show_progress(args):
-        from scaling.sweep.progress import LiveProgress
-
-        with LiveProgress() as live:
-            report = run_sweep(spec, args.out, args.executor, wait=wait, progress=live.update)
-    else:
-        report = run_sweep(spec, args.out, args.executor, wait=wait)
+    mode = progress_mode(args.quiet) if wait else "off"
+    with sweep_progress(mode) as (progress, data_progress):
+        report = run_sweep(spec, args.out, args.executor, wait=wait, progress=progress, data_progress=data_progress)
     if not args.quiet:
         counts = ", ".join(f"{n} {name}" for name, n in report.counts.items())
         jobs = f"; SLURM jobs {report.job_ids[0].split('_')[0]}" if report.job_ids else ""
