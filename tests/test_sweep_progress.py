@@ -67,3 +67,19 @@ def test_log_records_print_through_the_live_view(monkeypatch):
         logging.getLogger("scaling.test").warning("a message during the sweep")
     assert "a message during the sweep" in out.getvalue()
     assert logging.getLogger().handlers == before
+
+
+def test_a_cell_trains_with_the_same_threads_however_many_cells_are_left(tmp_path):
+    """Thread count changes torch's summation order (val_loss differs in the 8th digit), so it must follow from the
+    spec and the machine only: one cell left of a max_parallel-unset sweep gets cores // cores = 1 thread, as in
+    the full run, not every core."""
+    import json
+
+    from scaling.sweep import parse_spec, run_sweep
+    from scaling.sweep.runfolder import RunFolder
+
+    spec = {**TINY, "axes": {**TINY["axes"], "train_size": [8]}, "executor": {"kind": "local", "local": {}}}
+    run_sweep(parse_spec(spec), tmp_path / "run")
+    folder = RunFolder(tmp_path / "run")
+    (cell_id,) = folder.cell_ids()
+    assert json.loads((folder.cell_dir(cell_id) / "config.json").read_text())["threads"] == 1
