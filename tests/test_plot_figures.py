@@ -265,3 +265,18 @@ def test_legends_list_only_what_is_drawn(fit2d_json, monkeypatch):
         labels = [t.get_text() for legend in [*fig.legends, *(a.get_legend() for a in fig.axes)] if legend
                   for t in legend.get_texts()]
         assert not any("crossover" in t or "compute-optimal" in t for t in labels), labels
+
+
+def test_the_surface_names_the_regimes_either_side_of_the_crossover(fit2d_json, monkeypatch):
+    figs = _capture_figures(monkeypatch)
+    document = json.loads(fit2d_json[0].read_text())
+    entry = document["fits"][0]
+    pts = pd.DataFrame(entry["points"])
+    n_mid, d_mid = float(np.sqrt(pts["n"].min() * pts["n"].max())), float(np.sqrt(pts["d"].min() * pts["d"].max()))
+    entry["crossover"] = {"n": [n_mid / 100, n_mid * 100], "d": [d_mid / 100, d_mid * 100]}  # through the middle
+    figures.plot_surface(document, "unused")
+    texts = {t.get_text() for t in figs[0].axes[0].texts}
+    assert {"data-limited", "capacity-limited"} <= texts
+    entry["crossover"] = {"n": [1e12, 1e13], "d": [1e12, 1e13]}  # outside the grid: one regime, no names
+    figures.plot_surface(document, "unused")
+    assert not {"data-limited", "capacity-limited"} & {t.get_text() for t in figs[1].axes[0].texts}

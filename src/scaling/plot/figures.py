@@ -415,7 +415,8 @@ def plot_slices(fit_json: dict, out_path: PathLike, *, axis: str = "D", y_label:
         if any_band:
             extra.append((Patch(color="0.25", alpha=style.BAND_ALPHA * 2), "$D_c$, 95% band"))
         if any_crossover:
-            extra.append((Line2D([], [], marker="D", ms=3.2, mfc="white", mec="0.2", ls=""), "crossover $D_\\times(N)$"))
+            extra.append((Line2D([], [], marker="D", ms=3.2, mfc="white", mec="0.2", ls=""),
+                          "crossover $D_\\times(N)$: data-limited left of it, capacity-limited right"))
         if colours.discrete:
             handles, labels = axes[-1].get_legend_handles_labels()
             style.legend_outside(axes[-1], [*handles, *(h for h, _ in extra)], [*labels, *(t for _, t in extra)],
@@ -469,6 +470,25 @@ def _dense_path(xs: Sequence[float], ys: Sequence[float], count: int = 60) -> np
     return np.column_stack([np.exp(np.interp(t, knots, np.log(xs))), np.exp(np.interp(t, knots, np.log(ys)))])
 
 
+def _name_regimes(ax, crossover: dict) -> None:
+    """Write "data-limited" in the corner of the panel where D < D_x(N) (few data for the model's size) and
+    "capacity-limited" where D > D_x(N), when the crossover line separates the two inside the panel."""
+    (d_lo, d_hi), (n_lo, n_hi) = ax.get_xlim(), ax.get_ylim()
+    log_n, log_d = np.log(crossover["n"]), np.log(crossover["d"])
+
+    def data_limited(d: float, n: float) -> bool:
+        return math.log(d) < float(np.interp(math.log(n), log_n, log_d))
+
+    halo = [patheffects.withStroke(linewidth=2.0, foreground="0.15")]
+    corners = (((0.03, 0.97), (d_lo, n_hi), "left", "top"), ((0.97, 0.03), (d_hi, n_lo), "right", "bottom"))
+    sides = [(at, ha, va, data_limited(*corner)) for at, corner, ha, va in corners]
+    if sides[0][3] == sides[1][3]:
+        return  # one regime only in view: nothing to tell apart
+    for at, ha, va, is_data in sides:
+        ax.text(*at, "data-limited" if is_data else "capacity-limited", transform=ax.transAxes, ha=ha, va=va,
+                fontsize=6.5, color="white", path_effects=halo, zorder=4.5)  # under the data points
+
+
 def plot_surface(fit_json: dict, out_path: PathLike, *, y_label: str | None = None) -> list[Path]:
     """(c) the fitted L(N, D): filled contours on log axes (x = D, y = N), labelled iso-loss lines at round values,
     the data points coloured by their residual ln(L_obs / L_fit) on a diverging scale of their own (white: on the
@@ -509,6 +529,7 @@ def plot_surface(fit_json: dict, out_path: PathLike, *, y_label: str | None = No
                 ax.plot(crossover["d"], crossover["n"], color="#E69F00", lw=1.5, ls="--", zorder=4)
                 avoid.append(_dense_path(crossover["d"], crossover["n"]))
                 drawn["crossover"] = True
+                _name_regimes(ax, crossover)
             optimal = entry.get("compute_optimal") or {}
             if optimal.get("n_opt") and _inside_view(ax, optimal["d_opt"], optimal["n_opt"]):
                 ax.plot(optimal["d_opt"], optimal["n_opt"], color="#CC79A7", lw=1.5, zorder=4)
@@ -538,7 +559,7 @@ def plot_surface(fit_json: dict, out_path: PathLike, *, y_label: str | None = No
         labels = ["data, coloured by residual (bar above)", "iso-loss"]
         if drawn["crossover"]:
             handles.append(Line2D([], [], color="#E69F00", lw=1.5, ls="--"))
-            labels.append("crossover $D_\\times(N)$")
+            labels.append("crossover $D_\\times(N)$: data term = parameter term")
         if drawn["optimal"]:
             handles.append(Line2D([], [], color="#CC79A7", lw=1.5))
             labels.append("compute-optimal $(D_{opt}, N_{opt})(C)$")
