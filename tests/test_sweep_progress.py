@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from scaling.console import progress_mode
@@ -41,6 +42,7 @@ def test_no_command_decides_progress_on_its_own():
         assert "isatty" not in source and '"CI"' not in source, name
 
 
+@pytest.mark.slow  # a real sweep: about 20 s on a loaded machine
 def test_a_piped_sweep_prints_progress_lines(tmp_path):
     spec = tmp_path / "tiny.yaml"
     spec.write_text(yaml.safe_dump(TINY))
@@ -69,6 +71,7 @@ def test_log_records_print_through_the_live_view(monkeypatch):
     assert logging.getLogger().handlers == before
 
 
+@pytest.mark.slow  # a real one-cell sweep: about 40 s on a loaded machine
 def test_a_cell_trains_with_the_same_threads_however_many_cells_are_left(tmp_path):
     """Thread count changes torch's summation order (val_loss differs in the 8th digit), so it must follow from the
     spec and the machine only: one cell left of a max_parallel-unset sweep gets cores // cores = 1 thread, as in
