@@ -280,3 +280,14 @@ def test_the_surface_names_the_regimes_either_side_of_the_crossover(fit2d_json, 
     entry["crossover"] = {"n": [1e12, 1e13], "d": [1e12, 1e13]}  # outside the grid: one regime, no names
     figures.plot_surface(document, "unused")
     assert not {"data-limited", "capacity-limited"} & {t.get_text() for t in figs[1].axes[0].texts}
+
+
+def test_curves_of_one_architecture_are_coloured_in_order_of_n(monkeypatch):
+    """arch=twobody in every group says nothing: colour follows N along viridis, as with one group column."""
+    figs = _capture_figures(monkeypatch)
+    frame = _two_arch_table()
+    frame = frame[frame["arch"] == "twobody"]
+    figures.plot_fit1d(frame, {"fits": _power_fits(frame)}, "unused", x="train_size", y="val_loss",
+                       group=["arch", "n_params"])
+    fitted = [line for line in figs[0].axes[0].lines if line.get_linestyle() == "-"]
+    assert [line.get_color() for line in fitted] == style.ordered_colors(2)

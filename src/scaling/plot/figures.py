@@ -111,13 +111,19 @@ def _style_column(series: list[dict]) -> str | None:
     return None
 
 
+def _varying(group: dict | None, series: list[dict]) -> dict:
+    """The group's columns whose value differs between series (arch=twobody in every fit says nothing)."""
+    return {k: v for k, v in (group or {}).items()
+            if len({str((s.get("group") or {}).get(k)) for s in series}) > 1}
+
+
 def _series_styles(series: list[dict]) -> tuple[list[str], list[str], list, np.ndarray]:
     """(colour, marker, line style, drawing order) per series. With a style column (e.g. arch beside n_params),
     marker and line style follow it and colour follows the other columns (ordered viridis when those are one
     number); otherwise colour alone tells the series apart, as before."""
     column = _style_column(series)
     if column is None:
-        numeric = [numeric_group_value(s.get("group")) for s in series]
+        numeric = [numeric_group_value(_varying(s.get("group"), series)) for s in series]
         ordered = all(v is not None for v in numeric) and len(series) > 1
         colours = style.ordered_colors(len(series)) if ordered else style.categorical_colors(len(series))
         order = np.argsort(numeric) if ordered else np.arange(len(series))
