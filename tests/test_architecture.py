@@ -9,7 +9,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "scaling"
 
 # Keep in step with docs/architecture.md ("Layers"); a new package gets its layer here and there.
 LAYERS = {
-    "scaling": 0, "errors": 0, "atomic": 0, "system": 0, "reference": 0, "outputs": 0,  # the package root and its helpers
+    "scaling": 0, "errors": 0, "atomic": 0, "system": 0, "reference": 0, "outputs": 0, "console": 0,  # the package root and its helpers
     "data": 1, "analysis": 1,
     "models": 2, "plot": 2,
     "train": 3,

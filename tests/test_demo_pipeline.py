@@ -29,10 +29,11 @@ def reduced_demo_spec(path: Path) -> Path:
 @pytest.mark.slow
 def test_demo_writes_table_fits_and_figures(tmp_path):
     spec = reduced_demo_spec(tmp_path / "demo_small.yaml")
-    out = tmp_path / "demo"
-    run = subprocess.run([sys.executable, "-m", "scaling.cli", "demo", "--spec", str(spec), "--out", str(out),
-                          "--bootstrap", "20"], capture_output=True, text=True, timeout=1500)
+    out = tmp_path / "scaling-demo"  # the default folder, in the directory the demo is run from
+    run = subprocess.run([sys.executable, "-m", "scaling.cli", "demo", "--spec", str(spec), "--bootstrap", "20"],
+                         capture_output=True, text=True, timeout=1500, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stderr.count(f"{out}/") >= 2  # the folder is named at the start and at the end
     table = pd.read_csv(out / "results.csv")
     assert len(table) == 20 and (table["status"] == "done").all()
     fits = json.loads((out / "fit_data.json").read_text())["fits"]
@@ -57,3 +58,16 @@ def cell_starts(out: Path) -> dict[str, int]:
     """Training starts per cell: the lines of each cell's attempts.jsonl that record a start (not an event)."""
     return {path.parent.name: sum("event" not in attempt for attempt in read_jsonl(path))
             for path in out.rglob("attempts.jsonl")}
+
+
+def test_demo_writes_to_a_git_ignored_folder_of_its_own():
+    """The default output folder is not results/demo (the committed reference) and git ignores all it writes."""
+    from scaling.cli import build_parser
+
+    args = build_parser("demo").parse_args(["demo"])
+    assert Path(args.out) == Path("scaling-demo")
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    written = ["scaling-demo/results.csv", "scaling-demo/fit2d.png", "scaling-demo/.work/run/cells/x/best.pt"]
+    check = subprocess.run(["git", "check-ignore", "--no-index", *written], cwd=REPO, capture_output=True, text=True)
+    assert check.stdout.split() == written

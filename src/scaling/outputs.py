@@ -53,13 +53,6 @@ def use_file_backend() -> None:
     matplotlib.use("Agg")
 
 
-def progress_enabled(args) -> bool:
-    """A live progress bar: on a terminal, not with -q, not in CI."""
-    import sys
-
-    return not args.quiet and not os.environ.get("CI") and sys.stderr.isatty()
-
-
 def with_progress(label: str, work):
     """Run `work(progress)` under a transient rich bar on stderr; `progress(k)` advances it by k."""
     from rich.console import Console

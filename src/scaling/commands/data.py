@@ -56,10 +56,10 @@ def _read_kwargs(args) -> dict:
 def progress_bar(args, description: str):
     """A rich progress bar as a (done, total) callback, or a silent one under --quiet, CI or a non-TTY stderr."""
     import contextlib
-    import os
-    import sys
 
-    if args.quiet or os.environ.get("CI") or not sys.stderr.isatty():
+    from scaling.console import show_live_progress
+
+    if not show_live_progress(args.quiet):
         return contextlib.nullcontext(None)
     return _RichProgress(description)
 

@@ -2,8 +2,9 @@
 
 EMT-labelled alloy pool -> graph store -> the 2D sweep of experiments/demo.yaml with the local executor ->
 the tidy table -> broken power laws in D per (arch, N) (`scaling fit --law broken+amplitude`) and a 2D surface
-L(N, D) per arch (`scaling fit2d`) -> table, fit JSON and figures in results/demo/. Running it again resumes:
-finished cells are not trained again.
+L(N, D) per arch (`scaling fit2d`) -> table, fit JSON and figures in OUT (default ./scaling-demo/, git-ignored).
+Running it again resumes: finished cells are not trained again. The committed reference outputs in results/demo/
+are regenerated with `scaling demo --out results/demo`.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from __future__ import annotations
 import argparse
 
 DEFAULT_SPEC = "experiments/demo.yaml"
+DEFAULT_OUT = "scaling-demo"
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("demo", help="EMT data, a 2D sweep, broken-law and 2D fits, figures (CPU)",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="results/demo", help="output folder (default: results/demo); the run folder "
-                                                               "with checkpoints goes to OUT/.work/run")
+    parser.add_argument("--out", default=DEFAULT_OUT,
+                        help=f"output folder (default: ./{DEFAULT_OUT}/); the run folder with checkpoints goes to "
+                             "OUT/.work/run. `--out results/demo` regenerates the committed reference outputs")
     parser.add_argument("--spec", default=None, help=f"sweep spec (default: the packaged {DEFAULT_SPEC})")
     parser.add_argument("--bootstrap", type=int, default=200, help="bootstrap replicates per fit (default 200)")
     parser.set_defaults(handler=run)
@@ -42,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     _check_options(args)  # every option before any work: a bad flag must not cost a trained sweep
     spec = load_spec(args.spec or _packaged_spec())
     start = time.time()
+    say(f"writing to {out.resolve()}/")
     say(f"sweep {spec.name}: {len(spec.cells())} cells ({len(spec.axes.arch)} architectures x "
         f"{len(spec.axes.params)} sizes N x {len(spec.axes.train_size)} sizes D x {len(spec.axes.seed)} seeds); "
         f"run folder {out / '.work' / 'run'}")
@@ -85,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         "outputs": sorted(p.name for p in out.iterdir() if p.is_file() and p.name != "demo.json"),
         "failed_steps": failed,
     })
-    say(f"done in {(time.time() - start) / 60:.1f} min; outputs in {out}/ "
+    say(f"done in {(time.time() - start) / 60:.1f} min; outputs in {out.resolve()}/ "
         f"({json.dumps(failed) + ' failed' if failed else 'all fits written'})")
     if report.not_done:
         say(report.summary_of_not_done())
@@ -112,17 +116,12 @@ def _check_options(args) -> None:
 
 
 def _run(args, spec, run_dir):
-    import os
-    import sys
-
+    from scaling.console import progress_mode
     from scaling.sweep import run_sweep
+    from scaling.sweep.progress import sweep_progress
 
-    if not args.quiet and not os.environ.get("CI") and sys.stderr.isatty():
-        from scaling.sweep.progress import LiveProgress
-
-        with LiveProgress() as live:
-            return run_sweep(spec, run_dir, wait=True, progress=live.update)
-    return run_sweep(spec, run_dir, wait=True)
+    with sweep_progress(progress_mode(args.quiet), prefix="scaling demo") as (progress, data_progress):
+        return run_sweep(spec, run_dir, wait=True, progress=progress, data_progress=data_progress)
 
 
 def _cpu_seconds() -> float:

@@ -35,9 +35,6 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-    import sys
-
     from scaling.atomic import atomic_write_json
 
     quiet = args.quiet or args.evaluate_quiet
@@ -49,8 +46,9 @@ def run(args: argparse.Namespace) -> int:
 
     suite = load_suite(args.suite, elements=args.elements, data=args.data)  # a flag the suite lacks: exit 2
     model = resolve_model(args.model, args.calculator, device=args.device)
-    show_progress = not quiet and not os.environ.get("CI") and sys.stderr.isatty()
-    document = run_suite(model, suite, progress=show_progress)
+    from scaling.console import show_live_progress
+
+    document = run_suite(model, suite, progress=show_live_progress(quiet))
     if args.json:
         atomic_write_json(args.json, document)
     if not quiet:

@@ -90,12 +90,13 @@ def _single_threaded_blas() -> None:
 def run(args) -> int:
     _single_threaded_blas()
     from scaling.analysis.fit1d import fit_table
-    from scaling.outputs import check_figure_path, check_output, progress_enabled, report_left_out, with_progress
+    from scaling.console import show_live_progress
+    from scaling.outputs import check_figure_path, check_output, report_left_out, with_progress
 
     settings = settings_from(args)
     check_output(args.json, "--json")
     check_figure_path(args.plot, "--plot")
-    if args.bootstrap and progress_enabled(args):
+    if args.bootstrap and show_live_progress(args.quiet):
         document = with_progress("bootstrap", lambda progress: fit_table(
             args.table, args.x, args.y, args.group, args.where, settings, progress))
     else:

@@ -68,14 +68,15 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from scaling.analysis.fit2d import Fit2DSettings, fit2d_table
-    from scaling.outputs import check_figure_path, check_output, progress_enabled, with_progress
+    from scaling.console import show_live_progress
+    from scaling.outputs import check_figure_path, check_output, with_progress
 
     settings = Fit2DSettings(law=args.law, space=args.space, loss=args.loss, huber_delta=args.huber_delta,
                              weights=args.weights, bootstrap=args.bootstrap, seed=args.seed, n_starts=args.starts,
                              bootstrap_method=args.bootstrap_method)
     check_output(args.json, "--json")
     check_figure_path(args.plot, "--plot", suffixes=PLOT_FILES)
-    if args.bootstrap and progress_enabled(args):
+    if args.bootstrap and show_live_progress(args.quiet):
         document = with_progress("bootstrap", lambda progress: fit2d_table(
             args.table, args.n, args.d, args.y, args.group, args.where, settings, progress=progress))
     else:

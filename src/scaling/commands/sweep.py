@@ -53,18 +53,13 @@ def run(args: argparse.Namespace) -> int:
     return args.sweep_handler(args)
 
 
-def _show_progress(args) -> bool:
-    import os
-    import sys
-
-    return not args.quiet and not os.environ.get("CI") and sys.stderr.isatty()
-
-
 def run_command(args: argparse.Namespace) -> int:
     import sys
 
+    from scaling.console import progress_mode
     from scaling.errors import InputError
     from scaling.sweep import load_spec, run_sweep
+    from scaling.sweep.progress import sweep_progress
 
     spec = load_spec(args.spec)
     if args.max_parallel is not None:
@@ -82,13 +77,10 @@ def run_command(args: argparse.Namespace) -> int:
             raise
         except Exception as error:  # an estimate that cannot be made must not stop the run
             print(f"plan: no estimate ({type(error).__name__}: {error})", file=sys.stderr)
-    if _show_progress(args):
-        from scaling.sweep.progress import LiveProgress
-
-        with LiveProgress() as live:
-            report = run_sweep(spec, args.out, args.executor, wait=wait, progress=live.update, spec_source=args.spec)
-    else:
-        report = run_sweep(spec, args.out, args.executor, wait=wait, spec_source=args.spec)
+    mode = progress_mode(args.quiet) if wait else "off"
+    with sweep_progress(mode) as (progress, data_progress):
+        report = run_sweep(spec, args.out, args.executor, wait=wait, progress=progress, data_progress=data_progress,
+                           spec_source=args.spec)
     if not args.quiet:
         counts = ", ".join(f"{n} {name}" for name, n in report.counts.items())
         jobs = f"; SLURM jobs {report.job_ids[0].split('_')[0]}" if report.job_ids else ""

@@ -58,9 +58,8 @@ def _overrides(pairs: list[str]) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     import json
-    import os
-    import sys
 
+    from scaling.console import show_live_progress
     from scaling.train import TrainConfig, run_training
 
     values = dict(
@@ -72,8 +71,7 @@ def run(args: argparse.Namespace) -> int:
     )
     values.update(_overrides(args.set))
     config = TrainConfig.from_dict(values, source="scaling train")
-    show_progress = not args.quiet and not os.environ.get("CI") and sys.stderr.isatty()
-    result = run_training(config, args.out, progress=show_progress)
+    result = run_training(config, args.out, progress=show_live_progress(args.quiet))
     if not args.quiet:
         print(json.dumps(result, indent=2))
     return 0 if result["status"] == "done" else 1

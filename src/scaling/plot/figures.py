@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import patheffects, ticker
 from matplotlib.cm import ScalarMappable
-from matplotlib.colors import LogNorm, to_hex
+from matplotlib.colors import LogNorm, Normalize, to_hex
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
@@ -45,9 +45,11 @@ _REGIME_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7")
 
 # ----------------------------------------------------------------------------------------------------------- helpers
 def _log_ticks(ax, axis: str, lo: float, hi: float) -> None:
-    """Readable ticks on a log axis that spans less than about a decade (e.g. a loss from 0.9 to 1.8)."""
+    """Readable ticks on a log axis that spans less than two decades: linear round steps under a factor 30 (a loss
+    from 0.9 to 1.8), round 1-2-5 values up to 100 (0.05 to 2), in plain numbers, never 4x10^-1."""
     target = ax.yaxis if axis == "y" else ax.xaxis
     if hi / lo > 30:
+        _compact_log_axis(target, lo, hi)
         return
     ticks = [t for t in ticker.MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi) if lo <= t <= hi]
     if len(ticks) >= 2:
@@ -83,6 +85,68 @@ def _padded(lo: float, hi: float, fraction: float = 0.06) -> tuple[float, float]
     span = math.log10(hi) - math.log10(lo)
     pad = max(span * fraction, 0.02)
     return 10 ** (math.log10(lo) - pad), 10 ** (math.log10(hi) + pad)
+
+
+def _inside_view(ax, xs: Sequence[float], ys: Sequence[float]) -> bool:
+    """Whether a line through these vertices (joined in log space) shows inside the axes' current limits: a legend
+    lists a line only when the reader can find it."""
+    if len(xs) == 0:
+        return False
+    path = _dense_path(xs, ys, 400) if len(xs) > 1 else np.array([[xs[0], ys[0]]], float)
+    (x0, x1), (y0, y1) = sorted(ax.get_xlim()), sorted(ax.get_ylim())
+    inside = (path[:, 0] >= x0) & (path[:, 0] <= x1) & (path[:, 1] >= y0) & (path[:, 1] <= y1)
+    return bool(inside.any())
+
+
+def _style_column(series: list[dict]) -> str | None:
+    """The group column drawn as marker and line style: the first non-numeric one with 2-6 values (arch) when the
+    series have another group column left for colour."""
+    groups = [s.get("group") or {} for s in series]
+    if not groups or len(groups[0]) < 2:
+        return None
+    for column in groups[0]:
+        values = list(dict.fromkeys(str(g.get(column)) for g in groups))
+        if 2 <= len(values) <= len(style.MARKERS) and all(numeric_group_value({column: v}) is None for v in values):
+            return column
+    return None
+
+
+def _varying(group: dict | None, series: list[dict]) -> dict:
+    """The group's columns whose value differs between series (arch=twobody in every fit says nothing)."""
+    return {k: v for k, v in (group or {}).items()
+            if len({str((s.get("group") or {}).get(k)) for s in series}) > 1}
+
+
+def _series_styles(series: list[dict]) -> tuple[list[str], list[str], list, np.ndarray]:
+    """(colour, marker, line style, drawing order) per series. With a style column (e.g. arch beside n_params),
+    marker and line style follow it and colour follows the other columns (ordered viridis when those are one
+    number); otherwise colour alone tells the series apart, as before."""
+    column = _style_column(series)
+    if column is None:
+        numeric = [numeric_group_value(_varying(s.get("group"), series)) for s in series]
+        ordered = all(v is not None for v in numeric) and len(series) > 1
+        colours = style.ordered_colors(len(series)) if ordered else style.categorical_colors(len(series))
+        order = np.argsort(numeric) if ordered else np.arange(len(series))
+        by_series = [""] * len(series)
+        for colour, i in zip(colours, order):
+            by_series[i] = colour
+        return by_series, ["o"] * len(series), ["-"] * len(series), order
+    kinds = list(dict.fromkeys(str((s.get("group") or {}).get(column)) for s in series))
+    rest = [tuple((k, v) for k, v in (s.get("group") or {}).items() if k != column) for s in series]
+    distinct = list(dict.fromkeys(rest))
+    numbers = [numeric_group_value(dict(key)) for key in distinct]
+    if all(v is not None for v in numbers) and len(distinct) > 1:
+        distinct = [distinct[i] for i in np.argsort(numbers)]
+        palette = style.ordered_colors(len(distinct))
+    else:
+        palette = style.categorical_colors(len(distinct))
+    colour_of = dict(zip(distinct, palette))
+    kind_of = [kinds.index(str((s.get("group") or {}).get(column))) for s in series]
+    colours = [colour_of[key] for key in rest]
+    markers = [style.MARKERS[k] for k in kind_of]
+    linestyles = [style.LINESTYLES[k] for k in kind_of]
+    order = np.array(sorted(range(len(series)), key=lambda i: (kind_of[i], distinct.index(rest[i]))))
+    return colours, markers, linestyles, order
 
 
 def _panels(count: int, aspect: float = 0.8):
@@ -173,10 +237,7 @@ def plot_fit1d(
     points = seed_summary(as_frame(table), [*group, x], y)
     keys = points[list(group)].drop_duplicates().itertuples(index=False, name=None) if group else [()]
     series = fits or [{"group": dict(zip(group, key))} for key in keys]
-    numeric = [numeric_group_value(s.get("group")) for s in series]
-    ordered = all(v is not None for v in numeric) and len(series) > 1
-    colours = style.ordered_colors(len(series)) if ordered else style.categorical_colors(len(series))
-    order = np.argsort(numeric) if ordered else np.arange(len(series))
+    colours, markers, linestyles, order = _series_styles(series)
     with style.paper_style():
         fig, axes = style.figure("column" if len(series) == 1 else 4.6, aspect=0.72 if len(series) > 1 else 0.8)
         ax = axes[0, 0]
@@ -184,16 +245,17 @@ def plot_fit1d(
         ax.set_yscale("log")
         xs = points[x].to_numpy(float)
         ax.set_xlim(*_padded(xs.min(), xs.max()))
+        _compact_log_axis(ax.xaxis, *ax.get_xlim())
         dense = np.geomspace(*ax.get_xlim(), 300)
         handles, labels = [], []
         any_drawn = any_unresolved = False
-        for colour, i in zip(colours, order):
-            entry = series[i]
+        for i in order:
+            entry, colour, marker, linestyle = series[i], colours[i], markers[i], linestyles[i]
             data = select_group(points, entry.get("group"))
             yerr = data["std"] if data["std"].max() > 0 else None
-            ax.errorbar(data[x], data["mean"], yerr=yerr, fmt="o", color=colour, ms=3, lw=0.8, zorder=3)
+            ax.errorbar(data[x], data["mean"], yerr=yerr, fmt=marker, color=colour, ms=3, lw=0.8, zorder=3)
             if "law" in entry:
-                ax.plot(dense, evaluate_fit(entry, dense), color=colour, lw=1.1, zorder=2)
+                ax.plot(dense, evaluate_fit(entry, dense), color=colour, lw=1.1, ls=linestyle, zorder=2)
             breaks = entry.get("breaks") or []
             cis = entry.get("breaks_ci95") or [None] * len(breaks)
             unresolved = 0
@@ -219,7 +281,8 @@ def plot_fit1d(
             if unresolved:
                 label += r"$^\dagger$"
                 any_unresolved = True
-            handles.append(Line2D([], [], color=colour, marker="o", ms=3, lw=1.1 if "law" in entry else 0))
+            handles.append(Line2D([], [], color=colour, marker=marker, ms=3, ls=linestyle,
+                                  lw=1.1 if "law" in entry else 0))
             labels.append(label)
         if len(fits) == 1 and not any_unresolved:
             _shade_regimes(ax, fits[0].get("breaks") or [], fits[0].get("exponents") or [], r"$\alpha$")
@@ -303,7 +366,7 @@ def plot_slices(fit_json: dict, out_path: PathLike, *, axis: str = "D", y_label:
     colours = _SeriesColours([np.sort(frame[across].unique()) for frame in frames])
     with style.paper_style():
         fig, axes = _panels(len(fits), aspect=0.78)
-        any_band = False
+        any_band = any_crossover = False
         for ax, entry, pts in zip(axes, fits, frames):
             law = law_of_fit(entry)
             theta = theta_of_fit(law, entry)
@@ -330,6 +393,7 @@ def plot_slices(fit_json: dict, out_path: PathLike, *, axis: str = "D", y_label:
                         y_cross = law.evaluate(np.array([[value, d_cross]]), theta)[0]
                         ax.plot(d_cross, y_cross, marker="D", ms=3.2, mfc="white", mec=colours(value), mew=0.9,
                                 zorder=4)
+                        any_crossover = True
             exps = entry.get("exponents") or {}
             title_parts = [group_label(entry.get("group"))]
             if axis == "D":
@@ -356,8 +420,9 @@ def plot_slices(fit_json: dict, out_path: PathLike, *, axis: str = "D", y_label:
         extra = []
         if any_band:
             extra.append((Patch(color="0.25", alpha=style.BAND_ALPHA * 2), "$D_c$, 95% band"))
-        if axis == "D" and any((e.get("crossover") or {}).get("n") for e in fits):
-            extra.append((Line2D([], [], marker="D", ms=3.2, mfc="white", mec="0.2", ls=""), "crossover $D_\\times(N)$"))
+        if any_crossover:
+            extra.append((Line2D([], [], marker="D", ms=3.2, mfc="white", mec="0.2", ls=""),
+                          "crossover $D_\\times(N)$: data-limited left of it, capacity-limited right"))
         if colours.discrete:
             handles, labels = axes[-1].get_legend_handles_labels()
             style.legend_outside(axes[-1], [*handles, *(h for h, _ in extra)], [*labels, *(t for _, t in extra)],
@@ -411,25 +476,50 @@ def _dense_path(xs: Sequence[float], ys: Sequence[float], count: int = 60) -> np
     return np.column_stack([np.exp(np.interp(t, knots, np.log(xs))), np.exp(np.interp(t, knots, np.log(ys)))])
 
 
+def _name_regimes(ax, crossover: dict) -> None:
+    """Write "data-limited" in the corner of the panel where D < D_x(N) (few data for the model's size) and
+    "capacity-limited" where D > D_x(N), when the crossover line separates the two inside the panel."""
+    (d_lo, d_hi), (n_lo, n_hi) = ax.get_xlim(), ax.get_ylim()
+    log_n, log_d = np.log(crossover["n"]), np.log(crossover["d"])
+
+    def data_limited(d: float, n: float) -> bool:
+        return math.log(d) < float(np.interp(math.log(n), log_n, log_d))
+
+    halo = [patheffects.withStroke(linewidth=2.0, foreground="0.15")]
+    corners = (((0.03, 0.97), (d_lo, n_hi), "left", "top"), ((0.97, 0.03), (d_hi, n_lo), "right", "bottom"))
+    sides = [(at, ha, va, data_limited(*corner)) for at, corner, ha, va in corners]
+    if sides[0][3] == sides[1][3]:
+        return  # one regime only in view: nothing to tell apart
+    for at, ha, va, is_data in sides:
+        ax.text(*at, "data-limited" if is_data else "capacity-limited", transform=ax.transAxes, ha=ha, va=va,
+                fontsize=6.5, color="white", path_effects=halo, zorder=4.5)  # under the data points
+
+
 def plot_surface(fit_json: dict, out_path: PathLike, *, y_label: str | None = None) -> list[Path]:
     """(c) the fitted L(N, D): filled contours on log axes (x = D, y = N), labelled iso-loss lines at round values,
-    the data points coloured by their observed loss on the same scale (a point that stands out is a misfit), the
-    crossover line D_x(N), and for laws with a compute-optimal frontier the path (D_opt(C), N_opt(C))."""
+    the data points coloured by their residual ln(L_obs / L_fit) on a diverging scale of their own (white: on the
+    surface; red: above it; blue: below), edged so they read on any background, the crossover line D_x(N), and for
+    laws with a compute-optimal frontier the path (D_opt(C), N_opt(C)). The legend lists a line only where it shows
+    inside the grid."""
     fits = fit_json["fits"]
     columns = fit_json.get("columns", {})
     cmap = style.sequential_cmap()
+    frames = [_points_frame(entry) for entry in fits]
+    residuals = [np.log(pts["y"].to_numpy(float) / evaluate_fit(entry, pts[["n", "d"]].to_numpy(float)))
+                 for entry, pts in zip(fits, frames)]
+    limit = max(0.05, float(np.nanmax(np.abs(np.concatenate(residuals)))))
+    residual_norm = Normalize(-limit, limit)
+    drawn = {"crossover": False, "optimal": False}
     with style.paper_style():
         fig, axes = _panels(len(fits), aspect=0.9)
-        for ax, entry in zip(axes, fits):
-            pts = _points_frame(entry)
+        for ax, entry, pts, residual in zip(axes, fits, frames, residuals):
             law = law_of_fit(entry)
             theta = theta_of_fit(law, entry)
             d_lo, d_hi = _padded(pts["d"].min(), pts["d"].max(), 0.08)
             n_lo, n_hi = _padded(pts["n"].min(), pts["n"].max(), 0.08)
             dd, nn = np.meshgrid(np.geomspace(d_lo, d_hi, 160), np.geomspace(n_lo, n_hi, 160))
             surface = law.evaluate(np.column_stack([nn.ravel(), dd.ravel()]), theta).reshape(dd.shape)
-            lo = min(surface.min(), pts["y"].min())
-            hi = max(surface.max(), pts["y"].max())
+            lo, hi = surface.min(), surface.max()
             norm = LogNorm(lo, hi)
             ax.set_xscale("log")
             ax.set_yscale("log")
@@ -437,21 +527,25 @@ def plot_surface(fit_json: dict, out_path: PathLike, *, y_label: str | None = No
             ax.set_ylim(n_lo, n_hi)
             filled = ax.contourf(dd, nn, surface, levels=np.geomspace(lo, hi, 15), norm=norm, cmap=cmap)
             lines = ax.contour(dd, nn, surface, levels=_iso_levels(lo, hi), colors="white", linewidths=0.7)
-            ax.scatter(pts["d"], pts["n"], c=pts["y"], norm=norm, cmap=cmap, s=12, edgecolors="black",
-                       linewidths=0.5, zorder=3)
+            ax.scatter(pts["d"], pts["n"], c=residual, norm=residual_norm, cmap=style.DIVERGING_CMAP, s=18,
+                       edgecolors="black", linewidths=0.8, zorder=5)
             avoid = [pts[["d", "n"]].to_numpy(float)]
             crossover = entry.get("crossover") or {}
-            if crossover.get("n"):
+            if crossover.get("n") and _inside_view(ax, crossover["d"], crossover["n"]):
                 ax.plot(crossover["d"], crossover["n"], color="#E69F00", lw=1.5, ls="--", zorder=4)
                 avoid.append(_dense_path(crossover["d"], crossover["n"]))
+                drawn["crossover"] = True
+                _name_regimes(ax, crossover)
             optimal = entry.get("compute_optimal") or {}
-            if optimal.get("n_opt"):
+            if optimal.get("n_opt") and _inside_view(ax, optimal["d_opt"], optimal["n_opt"]):
                 ax.plot(optimal["d_opt"], optimal["n_opt"], color="#CC79A7", lw=1.5, zorder=4)
                 avoid.append(_dense_path(optimal["d_opt"], optimal["n_opt"]))
+                drawn["optimal"] = True
             ax.clabel(lines, fmt=lambda v: f"{v:g}", fontsize=6, inline=True, inline_spacing=3,
                       manual=_label_positions(lines, ax, np.concatenate(avoid)))
             ax.set_xlim(d_lo, d_hi)
             ax.set_ylim(n_lo, n_hi)
+            _compact_log_axis(ax.xaxis, d_lo, d_hi)
             _compact_log_axis(ax.yaxis, n_lo, n_hi)
             for spine in ("top", "right"):
                 ax.spines[spine].set_visible(True)
@@ -459,20 +553,27 @@ def plot_surface(fit_json: dict, out_path: PathLike, *, y_label: str | None = No
             ax.set_ylabel(style.axis_label(columns.get("n", "N")))
             ax.set_title(group_label(entry.get("group")))
             bar = fig.colorbar(filled, ax=ax, pad=0.02, fraction=0.06)
-            bar.set_label(f"fitted {y_label or style.axis_label(columns.get('y', 'loss'))}")
+            bar.set_label(f"fitted {y_label or style.axis_label(columns.get('y', 'loss')).splitlines()[0]}")
             ticks = _round_log_ticks(lo, hi)
             bar.set_ticks(ticks, labels=[f"{v:g}" for v in ticks])
             bar.ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+        points_bar = fig.colorbar(ScalarMappable(residual_norm, style.DIVERGING_CMAP), ax=list(axes),
+                                  location="bottom", shrink=0.4, aspect=35, pad=0.02)
+        points_bar.set_label(r"data points: residual $\ln(L_{obs}/L_{fit})$")
         iso = Line2D([], [], color="white", lw=0.9, path_effects=[patheffects.withStroke(linewidth=2.2, foreground="0.4")])
-        handles = [Line2D([], [], marker="o", ls="", mfc="0.7", mec="black", mew=0.5, ms=3.5), iso]
-        labels = ["data, coloured by observed loss", "iso-loss"]
-        if any((e.get("crossover") or {}).get("n") for e in fits):
+        handles = [Line2D([], [], marker="o", ls="", mfc="white", mec="black", mew=0.8, ms=4), iso]
+        labels = ["data, coloured by residual (bar above)", "iso-loss"]
+        if drawn["crossover"]:
             handles.append(Line2D([], [], color="#E69F00", lw=1.5, ls="--"))
-            labels.append("crossover $D_\\times(N)$")
-        if any((e.get("compute_optimal") or {}).get("n_opt") for e in fits):
+            labels.append("crossover $D_\\times(N)$: data term = parameter term")
+        if drawn["optimal"]:
             handles.append(Line2D([], [], color="#CC79A7", lw=1.5))
             labels.append("compute-optimal $(D_{opt}, N_{opt})(C)$")
-        ncol = min(len(handles), 4 if len(fits) > 1 else 2)
+        definition = None if y_label else style.loss_definition(columns.get("y", ""))
+        if definition:  # a surface has no loss axis: the legend says what the loss is
+            handles.append(Line2D([], [], lw=0))
+            labels.append(f"loss = {definition}")
+        ncol = min(len(handles), 3 if len(fits) > 1 else 2)
         fig.legend(handles, labels, loc="outside lower center", ncol=ncol, fontsize=6.5)
         return style.save_figure(fig, out_path)
 

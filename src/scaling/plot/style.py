@@ -31,6 +31,13 @@ PNG_DPI = 300
 # (architectures, models). Ordered series (one curve per N or per D) use the perceptually uniform `viridis`.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 SEQUENTIAL_CMAP = "viridis"
+# Signed quantities centred on zero (residuals drawn over a viridis surface): ColorBrewer's RdBu, colour-blind safe,
+# white at zero, so a well-fitted point reads as a white dot with a dark edge on any background.
+DIVERGING_CMAP = "RdBu_r"
+# Series told apart by a second, unordered group column (e.g. arch beside n_params): marker and line style, so they
+# read in grey print and for colour-vision deficiencies, not by colour alone.
+MARKERS = ("o", "s", "^", "D", "v", "P")
+LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 1)))
 BAND_ALPHA = 0.18
 REGIME_ALPHA = 0.07
 
@@ -78,11 +85,28 @@ _LABELS = {
 }
 
 
+# What a loss column is, written under its label when no unit is given: the training loss of train/losses.py with
+# TrainConfig's default weights (energy_weight 1, force_weight 1, stress_weight 0.01), each term a mean squared
+# error in the table's units. A sweep that changes the weights labels its figures itself (`y_label`).
+_DEFINITIONS = {
+    "val_loss": "$\\langle\\Delta E^2\\rangle + \\langle\\Delta F^2\\rangle + 0.01\\,\\langle\\Delta\\sigma^2\\rangle$"
+                " (eV/atom, eV/Å, GPa)",
+}
+
+
+def loss_definition(column: str) -> str | None:
+    """What a loss column is (weights and units), for a figure's note; None for other columns."""
+    return _DEFINITIONS.get(column)
+
+
 def axis_label(column: str, unit: str | None = None) -> str:
-    """A readable axis label for a table column; `unit` (e.g. "eV/atom") overrides or adds the unit."""
+    """A readable axis label for a table column; `unit` (e.g. "eV/atom") overrides or adds the unit. A loss
+    column without a unit gets its definition (weights and units) on a second line."""
     label = _LABELS.get(column, column.replace("_", " "))
     if unit:
-        label = f"{label.split(' (')[0]} ({unit})"
+        return f"{label.split(' (')[0]} ({unit})"
+    if column in _DEFINITIONS:
+        return f"{label}\n{_DEFINITIONS[column]}"
     return label
 
 

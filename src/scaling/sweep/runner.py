@@ -126,8 +126,10 @@ def _run_here(folder: RunFolder, spec: SweepSpec, kind: str, report: RunReport, 
             prepare_data(folder, spec, progress=data_progress, plan=plan)
             return report
         cores = available_cores()
-        max_parallel = min(spec.executor.local.max_parallel or cores, len(todo))
-        pool = LocalPool(max_parallel=max_parallel, threads=max(1, cores // max_parallel))
+        max_parallel = spec.executor.local.max_parallel or cores
+        # Threads from the spec and the machine, never from how many cells are left: the thread count changes
+        # torch's summation order, so a resumed sweep's last cell must train as it would have in the full run.
+        pool = LocalPool(max_parallel=min(max_parallel, len(todo)), threads=max(1, cores // max_parallel))
         pool.start()  # workers import torch while the data is built
         try:
             prepare_data(folder, spec, progress=data_progress, plan=plan)
