@@ -30,7 +30,7 @@ def reduced_demo_spec(path: Path) -> Path:
 def test_demo_writes_table_fits_and_figures(tmp_path):
     spec = reduced_demo_spec(tmp_path / "demo_small.yaml")
     out = tmp_path / "scaling-demo"  # the default folder, in the directory the demo is run from
-    run = subprocess.run([sys.executable, "-m", "scaling.cli", "demo", "--spec", str(spec), "--bootstrap", "20"],
+    run = subprocess.run([sys.executable, "-m", "scaling.cli", "demo", "--spec", str(spec), "--bootstrap", "40"],
                          capture_output=True, text=True, timeout=1500, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stderr.count(f"{out}/") >= 2  # the folder is named at the start and at the end
@@ -46,10 +46,13 @@ def test_demo_writes_table_fits_and_figures(tmp_path):
         assert (out / name).stat().st_size > 1000, name
     summary = json.loads((out / "demo.json").read_text())
     assert summary["counts"]["done"] == 20 and summary["failed_steps"] == []
+    usecase = json.loads((out / "usecase.json").read_text())  # the light suite on the largest cell
+    assert usecase["n_params"] == table["n_params"].max() and usecase["train_size"] == table["train_size"].max()
+    assert usecase["metrics"]["hot_force_mae_ev_a"] > 0 and usecase["metrics"]["md_failure_temperature_k"] > 0
     starts = cell_starts(out)
     assert len(starts) == 20 and set(starts.values()) == {1}
     again = subprocess.run([sys.executable, "-m", "scaling.cli", "-q", "demo", "--spec", str(spec), "--out", str(out),
-                            "--bootstrap", "20"], capture_output=True, text=True, timeout=600)
+                            "--bootstrap", "40"], capture_output=True, text=True, timeout=600)
     assert again.returncode == 0
     assert cell_starts(out) == starts  # a second run resumes: no cell is started (trained) again
 

@@ -1,8 +1,9 @@
 """`scaling demo`: the embedded default end to end, on a laptop CPU.
 
 EMT-labelled alloy pool -> graph store -> the 2D sweep of experiments/demo.yaml with the local executor ->
-the tidy table -> broken power laws in D per (arch, N) (`scaling fit --law broken+amplitude`) and a 2D surface
-L(N, D) per arch (`scaling fit2d`) -> table, fit JSON and figures in OUT (default ./scaling-demo/, git-ignored).
+the tidy table -> broken power laws in D per (arch, N) (`scaling fit --law broken+amplitude`), a 2D surface
+L(N, D) per arch (`scaling fit2d`) and the light use-case suite on the largest cell (`scaling evaluate --suite
+emt-light`) -> table, fit JSON, use-case metrics and figures in OUT (default ./scaling-demo/, git-ignored).
 Running it again resumes: finished cells are not trained again. The committed reference outputs in results/demo/
 are regenerated with `scaling demo --out results/demo`.
 """
@@ -10,6 +11,7 @@ are regenerated with `scaling demo --out results/demo`.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 DEFAULT_SPEC = "experiments/demo.yaml"
 DEFAULT_OUT = "scaling-demo"
@@ -32,7 +34,6 @@ def run(args: argparse.Namespace) -> int:
     import os
     import sys
     import time
-    from pathlib import Path
 
     from scaling.atomic import atomic_write_json
     from scaling.sweep import collect, load_spec, write_table
@@ -58,30 +59,14 @@ def run(args: argparse.Namespace) -> int:
     write_table(table, table_path)
     say(f"table: {table_path} ({len(table)} rows)")
 
-    from scaling.cli import main as scaling_main
-
-    quiet = ["-q"] if args.quiet else []
-    done = "status == 'done'"
-    fits = [
-        ["fit", str(table_path), "--x", "train_size", "--y", "val_loss", "--group", "arch", "--group",
-         "n_params", "--where", done, "--law", "broken+amplitude", "--fix", "a=0", "--fix", "f1=1",
-         "--bootstrap", str(args.bootstrap), "--json", str(out / "fit_data.json"), "--plot", str(out / "fit_data.pdf")],
-        ["fit", str(table_path), "--x", "train_size", "--y", "val_loss", "--group", "arch", "--group",
-         "n_params", "--where", done, "--select", "--fix", "a=0", "--fix", "f1=1", "--json", str(out / "fit_select.json")],
-        ["fit2d", str(table_path), "--n", "n_params", "--d", "train_size", "--y", "val_loss", "--group", "arch",
-         "--where", done, "--law", "hoffmann-broken", "--bootstrap", str(args.bootstrap),
-         "--json", str(out / "fit2d.json"), "--plot", str(out / "fit2d.pdf")],
-    ]
     failed = []
-    for argv in fits:
-        say(" ".join(["scaling", *argv[:1], "..."] + [a for a in argv if a.endswith((".json", ".pdf"))]))
+    for name, step in _analysis_steps(table_path, out, args.bootstrap):
+        say(f"{name} -> {', '.join(p.name for p in step.outputs)}")
         try:
-            code = scaling_main([*quiet, *argv])
-        except Exception as error:  # a bug in one analysis step must not lose the others' outputs
-            logging.getLogger(__name__).error("%s failed: %s: %s", argv[0], type(error).__name__, error)
-            code = 1
-        if code != 0:
-            failed.append(" ".join(a for a in argv if a.endswith((".json", ".pdf"))))
+            step.run()
+        except Exception as error:  # one failed analysis step must not lose the others' outputs
+            logging.getLogger(__name__).error("%s failed: %s: %s", name, type(error).__name__, error)
+            failed.append(name)
     atomic_write_json(out / "demo.json", {
         "spec": spec.model_dump(mode="json"), "cells": len(table), "counts": report.counts,
         "sweep_seconds": round(sweep_seconds, 1), "total_seconds": round(time.time() - start, 1),
@@ -96,15 +81,97 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed or report.counts.get("failed") or report.not_done else 0
 
 
+class _Step:
+    """One analysis step of the demo: a Python call and the files it writes."""
+
+    def __init__(self, run, outputs):
+        self.run, self.outputs = run, outputs
+
+
+def _analysis_steps(table_path, out, bootstrap: int) -> list[tuple[str, _Step]]:
+    """The demo's analysis as library calls (the same functions `scaling fit`, `fit2d` and `evaluate` call):
+    broken power laws in D per N (Grossmann's form with a free amplitude), the same curves ranked by AICc, the 2D
+    surface, and the light use-case suite on the largest trained cell."""
+    from scaling.analysis.fit1d import FitSettings
+    from scaling.analysis.fit2d import Fit2DSettings
+
+    done, group = "status == 'done'", ["arch", "n_params"]
+    fixed = {"a": 0.0, "f1": 1.0}
+    broken = FitSettings(law="broken+amplitude", fixed=fixed, bootstrap=bootstrap)
+    select = FitSettings(law="broken+amplitude", fixed=fixed, select=True)
+    surface = Fit2DSettings(law="hoffmann-broken", bootstrap=bootstrap)
+    return [
+        ("fit: broken power law in D per (arch, N)",
+         _Step(lambda: _fit1d(table_path, group, done, broken, out / "fit_data.json", out / "fit_data.pdf"),
+               [out / "fit_data.json", out / "fit_data.pdf"])),
+        ("fit: laws ranked by AICc",
+         _Step(lambda: _fit1d(table_path, group, done, select, out / "fit_select.json", None),
+               [out / "fit_select.json"])),
+        ("fit2d: L(N, D) per arch",
+         _Step(lambda: _fit2d(table_path, done, surface, out / "fit2d.json", out / "fit2d.pdf"),
+               [out / "fit2d.json", out / "fit2d.pdf"])),
+        ("evaluate: light use-case suite on the largest cell",
+         _Step(lambda: _evaluate_largest(table_path, out / "usecase.json"), [out / "usecase.json"])),
+    ]
+
+
+def _fit1d(table_path, group, where, settings, json_path, plot_path) -> None:
+    from scaling.analysis.fit1d import fit_table
+    from scaling.atomic import atomic_write_json
+
+    document = fit_table(str(table_path), "train_size", "val_loss", group, where, settings)
+    atomic_write_json(json_path, document)
+    if plot_path is not None:
+        from scaling.outputs import use_file_backend
+
+        use_file_backend()
+        from scaling.plot.data import as_frame
+        from scaling.plot.figures import plot_fit1d
+
+        plot_fit1d(as_frame(str(table_path), where, status_filter=True), document, plot_path, x="train_size",
+                   y="val_loss", group=group)
+
+
+def _fit2d(table_path, where, settings, json_path, plot_path) -> None:
+    from scaling.analysis.fit2d import fit2d_table
+    from scaling.atomic import atomic_write_json
+
+    document = fit2d_table(str(table_path), "n_params", "train_size", "val_loss", ["arch"], where, settings)
+    atomic_write_json(json_path, document)
+    from scaling.outputs import use_file_backend
+
+    use_file_backend()
+    from scaling.plot.figures import plot_fit2d_all
+
+    plot_fit2d_all(document, plot_path)
+
+
+def _evaluate_largest(table_path, json_path) -> None:
+    """`scaling evaluate CELL --suite emt-light` on the done cell with the most parameters and data."""
+    import pandas as pd
+
+    from scaling.atomic import atomic_write_json
+    from scaling.evaluate.models import resolve_model
+    from scaling.evaluate.runner import run_suite
+    from scaling.evaluate.suite import light_suite
+
+    table = pd.read_csv(table_path)
+    done = table[table["status"] == "done"].sort_values(["n_params", "train_size", "seed"])
+    cell = done.iloc[-1]
+    cell_dir = Path(table_path).parent / ".work" / "run" / "cells" / cell["cell_id"]
+    document = run_suite(resolve_model(str(cell_dir), None), light_suite())
+    atomic_write_json(json_path, {"cell_id": cell["cell_id"], "n_params": int(cell["n_params"]),
+                                  "train_size": int(cell["train_size"]), **document})
+
+
 def _check_options(args) -> None:
     """Refuse a bad --bootstrap or --out at once, with one line naming the flag and value."""
     import os
-    from pathlib import Path
 
+    from scaling.analysis.uncertainty import check_replicates
     from scaling.errors import InputError
 
-    if args.bootstrap < 0:
-        raise InputError(f"--bootstrap {args.bootstrap}: must be >= 0 (0: no intervals)")
+    check_replicates(args.bootstrap)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a directory")
@@ -137,8 +204,6 @@ def _cpu_seconds() -> float:
 
 def _packaged_spec():
     """experiments/demo.yaml of this checkout (the demo is run from a clone, as the README says)."""
-    from pathlib import Path
-
     import scaling
 
     candidates = [Path(DEFAULT_SPEC), Path(scaling.__file__).resolve().parents[2] / DEFAULT_SPEC]

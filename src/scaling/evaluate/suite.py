@@ -88,7 +88,7 @@ PRESETS: dict[str, EmtSuite | GroupsSuite] = {"emt": EmtSuite(), "emt-light": LI
 
 
 def light_suite() -> EmtSuite:
-    """The cheap emt preset for `scaling demo` and sweeps (the lead hooks it into the demo)."""
+    """The cheap emt preset: `scaling demo` runs it on its largest cell; a spec may name it (`suite: emt-light`)."""
     return LIGHT
 
 

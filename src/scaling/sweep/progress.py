@@ -104,7 +104,7 @@ class SweepProgressLines:
     """Context manager: a background thread prints one plain line every `interval` seconds, and one at the end.
 
     The remaining time is the elapsed time since the first cell poll, scaled by the cost (D x N, threebody double;
-    `sweep.local.cell_cost`) of the cells still to finish over the cost of those finished in this run."""
+    `sweep.plan.cell_cost`) of the cells still to finish over the cost of those finished in this run."""
 
     def __init__(self, prefix: str, stream: TextIO | None = None, interval: float | None = None) -> None:
         self.prefix = prefix
@@ -145,8 +145,8 @@ class SweepProgressLines:
     def _print(self) -> None:
         try:
             line = self.line()
-        except OSError as error:  # a cell file mid-rename: skip this tick rather than stop reporting
-            line = f"status unreadable this time ({error.__class__.__name__})"
+        except Exception as error:  # a cell file mid-rename (or a bug here): skip this tick, never stop the sweep
+            line = f"status unreadable this time ({error.__class__.__name__}: {error})"
         print(f"{self.prefix}: {line}", file=self.stream, flush=True)
 
     def line(self) -> str:
@@ -162,11 +162,11 @@ class SweepProgressLines:
         return f"{cells}; {elapsed}, {self._remaining(status['cells'], finished)}"
 
     def _remaining(self, cells: list[dict], finished: set[str]) -> str:
-        from scaling.sweep.local import cell_cost
+        from scaling.sweep.plan import cell_cost
 
         for cell in cells:
             if cell["cell_id"] not in self._costs:
-                self._costs[cell["cell_id"]] = cell_cost(cell["cell_id"], self.folder)
+                self._costs[cell["cell_id"]] = cell_cost(self.folder.read_cell(cell["cell_id"]))
         left = sum(self._costs[c["cell_id"]] for c in cells if c["cell_id"] not in finished)
         if left == 0:
             return "nothing left"
