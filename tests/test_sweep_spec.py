@@ -116,3 +116,13 @@ def test_frozen_spec_accepts_new_cells_and_refuses_changed_ones(tmp_path):
     with pytest.raises(InputError, match=r"field `dataset.cutoff` changed"):
         folder.freeze(parse_spec(with_("dataset.cutoff", 5.0)))
     assert folder.load_spec().training == {"max_epochs": 2}
+
+
+def test_validating_a_spec_does_not_import_torch():
+    """Reading and validating a spec (what `sweep plan`/`status` and every error path do first) stays light."""
+    code = ("import sys; from scaling.sweep import load_spec; load_spec(sys.argv[1]); "
+            "print(sorted(m for m in ('torch', 'ase', 'matplotlib') if m in sys.modules))")
+    spec = REPO / "experiments" / "usecase.yaml"
+    run = subprocess.run([sys.executable, "-c", code, str(spec)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
