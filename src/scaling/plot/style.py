@@ -162,13 +162,6 @@ def save_figure(fig, out_path: str | os.PathLike) -> list[Path]:
     return written
 
 
-def format_power(value: float, digits: int = 2) -> str:
-    """A number as mathtext `10^{x}` (log10 shown with `digits` decimals), for break positions on log axes."""
-    import math
-
-    return rf"$10^{{{math.log10(value):.{digits}f}}}$"
-
-
 def compact_number(value: float) -> str:
     """1.2M, 350k, 2.5B: short labels for N and D in legends."""
     for threshold, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
