@@ -85,7 +85,7 @@ def fit2d_table(
 
 
 def fit_surface(curve: Curve, settings: Fit2DSettings, progress: Callable[[int], None] | None = None) -> dict:
-    """Fit one group's points and return its JSON entry (DESIGN.md `fit` fields plus the two-axis quantities)."""
+    """Fit one group's points and return its JSON entry (docs/analysis.md `fit` fields plus the two-axis quantities)."""
     law: Law2D = get_law(settings.law)
     sigma = curve.y_std if settings.weights == "seed-std" else None
     result = fit(law, curve.x, curve.y, sigma=sigma, space=settings.space, loss=settings.loss,

@@ -1,4 +1,4 @@
-"""Two-axis scaling laws L(N, D): Chinchilla, Kaplan-type broken, Hoffmann-type broken (DESIGN.md formulas).
+"""Two-axis scaling laws L(N, D): Chinchilla, Kaplan-type broken, Hoffmann-type broken (formulas in docs/analysis.md).
 
 They follow the law protocol of `scaling.analysis.laws` with `n_inputs = 2`: x has shape [n, 2] (columns N, D),
 theta[..., P] broadcasts over a leading batch axis; `scaling.analysis.catalog` lists them and `get_law("chinchilla")`

@@ -1,4 +1,4 @@
-"""What the figures draw: seed-averaged points, and fitted laws rebuilt from a fit JSON (DESIGN.md schema)."""
+"""What the figures draw: seed-averaged points, and fitted laws rebuilt from a fit JSON (schema in docs/analysis.md)."""
 
 from __future__ import annotations
 

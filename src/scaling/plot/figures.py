@@ -1,4 +1,4 @@
-"""Figures for papers, drawn from a tidy results table and/or a fit JSON (DESIGN.md schemas).
+"""Figures for papers, drawn from a tidy results table and/or a fit JSON (schemas in docs/sweeps.md and docs/analysis.md).
 
 One-axis fits (`scaling fit` JSON):
 - `plot_fit1d`: loss vs x, one curve per group, seed error bars, the fitted law, each break with its 95% band,

@@ -67,7 +67,7 @@ _RC = {
     "figure.constrained_layout.use": True,
 }
 
-# Axis labels with units for the tidy-table columns (DESIGN.md) and the reference tables' columns.
+# Axis labels with units for the tidy-table columns (docs/sweeps.md) and the reference tables' columns.
 _LABELS = {
     "train_size": "training structures $D$",
     "D_train": "training structures $D$",
