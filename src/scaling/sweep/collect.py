@@ -1,13 +1,15 @@
 """The tidy table: one row per cell of the frozen spec (DESIGN.md's columns), whatever state each cell is in.
 
 Metrics come from each cell's result.json (written by scaling.train); cells without a final result get their
-settings, their status and NaN metrics, so the table always has exactly one row per cell. `coverage` is the
+settings, their status and NaN metrics, so the table always has exactly one row per cell. `arch_options` is the
+spec's options of the cell's architecture as JSON ("{}": the architecture's defaults). `coverage` is the
 fraction of the pool's local environments that the cell's training subset reaches (scaling.data.coverage),
 computed once per (train_size, seed) and cached in RUN_DIR/data/coverage.json; NaN where it cannot be computed.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -22,7 +24,7 @@ from scaling.sweep.status import sweep_status
 log = logging.getLogger(__name__)
 
 COLUMNS = (
-    "sweep", "cell_id", "arch", "n_params", "width", "depth", "train_size", "seed", "status", "reason",
+    "sweep", "cell_id", "arch", "arch_options", "n_params", "width", "depth", "train_size", "seed", "status", "reason",
     "best_epoch", "epochs", "val_loss", "test_energy_mae", "test_force_mae", "test_stress_mae", "coverage",
     "sampler", "params_target", "train_seconds", "device",
 )
@@ -41,6 +43,7 @@ def collect_rows(run_dir: str | os.PathLike, coverage: bool = True) -> list[dict
         row: dict[str, Any] = {name: result.get(name) for name in RESULT_FIELDS}
         row.update(
             sweep=spec.name, cell_id=cell.cell_id, arch=cell.arch, train_size=cell.train_size, seed=cell.seed,
+            arch_options=json.dumps(cell.arch_options, sort_keys=True),
             status=status[cell.cell_id]["status"], reason=status[cell.cell_id]["reason"],
             params_target=cell.n_params, sampler=spec.split.sampler,
             coverage=coverages.get((cell.train_size, cell.seed), math.nan),

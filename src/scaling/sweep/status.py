@@ -78,11 +78,12 @@ def _alive(folder: RunFolder, cell_id: str, state: dict[str, Any], queue: set[st
 def sweep_status(run_dir: str | os.PathLike) -> dict[str, Any]:
     """DESIGN.md's `status --json` object: counts and one row per cell (in the spec's order)."""
     folder = RunFolder(run_dir)
-    cell_ids = folder.cell_ids()
+    spec_cells = folder.load_spec().cells()
     jobs = cell_jobs(folder)
     queue = slurm_queue() if jobs else None
     cancelled = folder.cancel_path.is_file()
-    cells = [cell_status(folder, cell_id, queue, cancelled, jobs) for cell_id in cell_ids]
+    cells = [{**cell_status(folder, cell.cell_id, queue, cancelled, jobs), "arch": cell.arch,
+              "arch_options": cell.arch_options} for cell in spec_cells]
     counts = {name: 0 for name in STATUSES}
     for cell in cells:
         counts[cell["status"]] += 1

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Literal
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
 
 from scaling.errors import InputError
 
@@ -23,7 +23,8 @@ class TrainConfig:
     split_seed: int = 0  # the fixed validation/test split (shared by every run of a sweep)
     test_store: str | None = None  # optional separate test set (e.g. mlearn's own test file); then test_fraction=0
     # model
-    arch: Literal["twobody", "threebody"] = "twobody"
+    arch: str = "twobody"  # a registered architecture: built-in, module:builder, or entry point (models/registry.py)
+    arch_options: dict[str, Any] = field(default_factory=dict)  # the builder's options (plain data)
     params: int | None = None  # target parameter count; width (and depth if fit_depth) chosen to hit it
     width: int | None = None  # explicit width (when params is None)
     depth: int = 3
@@ -69,8 +70,10 @@ class TrainConfig:
         def bad(name, why):
             raise InputError(f"train config: field {name}={getattr(self, name)!r}: {why}")
 
-        if self.arch not in ("twobody", "threebody"):
-            bad("arch", "must be twobody or threebody")
+        if not isinstance(self.arch, str) or not self.arch.strip():
+            bad("arch", "must name an architecture (twobody, threebody, mace, module:builder or an entry point)")
+        if not isinstance(self.arch_options, dict) or not all(isinstance(k, str) for k in self.arch_options):
+            bad("arch_options", "must be a mapping of option names to values")
         if self.params is None and self.width is None:
             bad("params", "give params (a target count) or width")
         for name in ("params", "width", "train_size", "max_steps"):
