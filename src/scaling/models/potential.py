@@ -139,7 +139,7 @@ class Potential(nn.Module):
 
 
 
-def _upgrade_legacy_keys(module, state_dict, prefix, *args) -> None:
+def _upgrade_legacy_keys(state_dict, prefix, *args) -> None:
     """Checkpoints from before the registry kept the in-house network's weights at the top level."""
     for key in [k for k in state_dict if k.startswith(prefix) and not k.startswith(prefix + "network.")]:
         name = key[len(prefix):]
