@@ -61,7 +61,8 @@ def build(width, elements, cutoff, activation="tanh"):
 def store(tmp_path_factory):
     folder = tmp_path_factory.mktemp("emt")
     write_extxyz(generate(24, seed=1, elements=("Al", "Cu"), workers=1), folder / "emt.extxyz")
-    assert main(["-q", "data", "build", str(folder / "emt.extxyz"), "--cutoff", "4.5", "--out", str(folder / "store")]) == 0
+    source, out = str(folder / "emt.extxyz"), str(folder / "store")
+    assert main(["-q", "data", "build", source, "--cutoff", "4.5", "--out", out]) == 0
     return folder / "store"
 
 

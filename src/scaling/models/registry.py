@@ -42,13 +42,6 @@ class Architecture:
     source: str  # "builtin", "path" or "entry point <value>"
     build: Callable[..., Any]
 
-    def option_names(self) -> set[str] | None:
-        """Keyword options the builder accepts (None when it takes **options: anything goes)."""
-        parameters = list(inspect.signature(self.build).parameters.values())[3:]
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-            return None
-        return {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-
     def complete_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """`options` checked against the builder's signature, with its defaults filled in (plain JSON data)."""
         check_options(self.name, options)
@@ -91,7 +84,8 @@ def _import(name: str, path: str) -> Callable[..., Any]:
     except ImportError as error:
         if name in INSTALL_HINT:
             raise InputError(f"arch {name!r}: {INSTALL_HINT[name]}") from None
-        raise InputError(f"arch {name!r}: cannot import module {module_name!r} ({type(error).__name__}: {error})") from None
+        reason = f"{type(error).__name__}: {error}"
+        raise InputError(f"arch {name!r}: cannot import module {module_name!r} ({reason})") from None
     build = module
     for part in attribute.split("."):
         build = getattr(build, part, None)
@@ -110,7 +104,7 @@ def _entry_point(name: str) -> metadata.EntryPoint | None:
 def resolve(name: str) -> Architecture:
     """The architecture called `name`; InputError (one line, exit 2) when it is unknown or cannot be imported."""
     if not isinstance(name, str) or not name.strip():
-        raise InputError(f"arch {name!r}: give a built-in name ({', '.join(BUILTIN)}), module:builder or an entry point")
+        raise InputError(f"arch {name!r}: give a built-in ({', '.join(BUILTIN)}), module:builder or an entry point")
     if name in BUILTIN:
         return Architecture(name, "builtin", _import(name, BUILTIN[name]))
     if ":" in name:
@@ -120,7 +114,8 @@ def resolve(name: str) -> Architecture:
         try:
             build = entry.load()
         except Exception as error:  # a plugin's import may fail in any way; it is the user's input
-            raise InputError(f"arch {name!r}: entry point {entry.value!r} failed to load ({type(error).__name__}: {error})") from None
+            reason = f"{type(error).__name__}: {error}"
+            raise InputError(f"arch {name!r}: entry point {entry.value!r} failed to load ({reason})") from None
         return Architecture(name, f"entry point {entry.value}", build)
     raise InputError(
         f"arch {name!r}: not a built-in ({', '.join(BUILTIN)}), not module:builder, and no entry point of group "
