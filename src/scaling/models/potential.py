@@ -37,6 +37,8 @@ class ModelConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "elements", tuple(sorted(int(z) for z in self.elements)))
+        object.__setattr__(self, "width", int(self.width))
+        object.__setattr__(self, "cutoff", float(self.cutoff))
         object.__setattr__(self, "options", registry.resolve(self.arch).complete_options(dict(self.options)))
 
     @property
