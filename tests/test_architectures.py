@@ -291,3 +291,41 @@ def test_interrupted_mace_run_resumes_bitwise(tmp_path):
     assert straight.keys() == resumed.keys()
     for key in straight:
         assert torch.equal(straight[key], resumed[key]), key
+
+
+@needs_mace
+def test_mace_network_is_rotation_invariant_and_its_forces_are_the_energy_gradient():
+    from scipy.spatial.transform import Rotation
+
+    from models_helpers import CUTOFF, emt_structure
+    from scaling.models.graph import atoms_to_data
+
+    torch.manual_seed(0)
+    model = Potential(ModelConfig("mace", 8, (13, 29), CUTOFF, {"avg_num_neighbors": 30.0})).double()
+    model.energy_scale.fill_(10.0)
+
+    def predict(atoms):
+        data = atoms_to_data(atoms, CUTOFF)
+        data.pos = torch.as_tensor(atoms.positions)
+        data.cell = torch.as_tensor(atoms.cell.array).view(1, 3, 3)
+        data.cell_shift = data.cell_shift.double()
+        return model(data)
+
+    atoms = emt_structure(3)
+    reference = predict(atoms)
+    forces = reference.forces.detach().numpy()
+    assert np.abs(forces).mean() > 1e-3  # a visible signal, not a zero model
+    for atom, axis in [(0, 0), (3, 1), (12, 2)]:
+        energies = []
+        for sign in (1, -1):
+            moved = atoms.copy()
+            moved.positions[atom, axis] += sign * 1e-4
+            energies.append(float(predict(moved).energy))
+        assert forces[atom, axis] == pytest.approx(-(energies[0] - energies[1]) / 2e-4, rel=1e-5, abs=1e-8)
+    rotation = Rotation.from_euler("xyz", [0.3, -1.1, 2.0]).as_matrix()
+    rotated = atoms.copy()
+    rotated.set_cell(atoms.cell.array @ rotation.T, scale_atoms=False)
+    rotated.positions = atoms.positions @ rotation.T
+    turned = predict(rotated)
+    assert float(turned.energy) == pytest.approx(float(reference.energy), rel=1e-10)
+    np.testing.assert_allclose(turned.forces.detach(), reference.forces.detach() @ rotation.T, atol=1e-9)
