@@ -293,6 +293,18 @@ def test_interrupted_mace_run_resumes_bitwise(tmp_path):
         assert torch.equal(straight[key], resumed[key]), key
 
 
+def test_importing_mace_leaves_safe_loading_on():
+    script = textwrap.dedent("""
+        import os, sys
+        import scaling.models.mace  # mace-torch's __init__ sets TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1
+        sys.exit(0 if "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD" not in os.environ else 3)
+    """)
+    if not HAS_MACE:
+        pytest.skip('mace-torch not installed (pip install -e ".[mace]")')
+    env = {k: v for k, v in __import__("os").environ.items() if k != "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"}
+    assert subprocess.run([sys.executable, "-W", "ignore", "-c", script], env=env, timeout=300).returncode == 0
+
+
 @needs_mace
 def test_mace_network_is_rotation_invariant_and_its_forces_are_the_energy_gradient():
     from scipy.spatial.transform import Rotation

@@ -7,18 +7,30 @@ energies (E0) and scale/shift are left out: the wrapper owns reference energies 
 
 e3nn 0.4.4 (pinned by mace-torch) loads its Wigner constants with a bare `torch.load`, which torch >= 2.6 does
 with weights_only=True and refuses, because the file pickles a `slice`. The import below allowlists exactly that one
-builtin for the duration of the import (`torch.serialization.safe_globals`); safe loading stays on everywhere else.
+builtin for the duration of the import (`torch.serialization.safe_globals`). mace-torch's own `__init__` sets
+TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 in the environment, which would turn safe loading off for every later
+`torch.load` of this process and of every process it starts; the import restores the environment as it was.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-with torch.serialization.safe_globals([slice]):
-    from e3nn import o3
-    from mace.modules import MACE, gate_dict, interaction_classes
+_UNSAFE_LOAD_FLAG = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
+_flag_before = os.environ.get(_UNSAFE_LOAD_FLAG)
+try:
+    with torch.serialization.safe_globals([slice]):
+        from e3nn import o3
+        from mace.modules import MACE, gate_dict, interaction_classes
+finally:
+    if _flag_before is None:
+        os.environ.pop(_UNSAFE_LOAD_FLAG, None)
+    else:
+        os.environ[_UNSAFE_LOAD_FLAG] = _flag_before
 
 # mace-torch's own defaults (mace/tools/arg_parser.py; max_L 1 as its 128x0e + 128x1o), except the radial MLP:
 # [64, 64, 64] there is ~17k parameters per interaction, more than a whole model at the bottom of a scaling grid.
