@@ -49,7 +49,8 @@ class SchNetOnOurGraph(torch.nn.Module):
 class Ours(torch.nn.Module):
     def __init__(self, arch: str, width: int, depth: int, cutoff: float, elements):
         super().__init__()
-        self.model = Potential(ModelConfig(arch=arch, width=width, depth=depth, elements=elements, cutoff=cutoff))
+        self.model = Potential(ModelConfig(arch=arch, width=width, elements=elements, cutoff=cutoff,
+                                           options={"depth": depth}))
 
     def forward(self, batch: Batch):
         prediction = self.model(batch, forces=True, stress=False, create_graph=True)

@@ -36,17 +36,17 @@ def test_probe_leaves_rng_weights_and_gradients_untouched():
     from scaling.train import losses
 
     class DropoutPotential(Potential):  # an architecture that draws random numbers in training mode
-        def atomic_energies(self, z, vectors, edge_index):
-            return torch.nn.functional.dropout(super().atomic_energies(z, vectors, edge_index), 0.1, self.training)
+        def atomic_energies(self, z, vectors, edge_index, **graph):
+            energies = super().atomic_energies(z, vectors, edge_index, **graph)
+            return torch.nn.functional.dropout(energies, 0.1, self.training)
 
     data = emt_run_data(n_train=8, n_val=1, n_test=1)
-    model = DropoutPotential(ModelConfig(arch="threebody", width=8, depth=2, elements=data.elements,
-                                         cutoff=data.cutoff))
+    model = DropoutPotential(ModelConfig(arch="threebody", width=8, elements=data.elements, cutoff=data.cutoff,
+                                         options={"depth": 2}))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     torch.manual_seed(3)
     rng = torch.get_rng_state()
-    settings = getattr(losses, "LossSettings", None) or losses.LossWeights  # renamed on main (issue 17)
-    counted = step_flops(model, [data.train.batch(range(4)), data.train.batch(range(4, 8))], settings(),
+    counted = step_flops(model, [data.train.batch(range(4)), data.train.batch(range(4, 8))], losses.LossSettings(),
                          torch.device("cpu"))
     assert torch.equal(torch.get_rng_state(), rng)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -22,8 +22,8 @@ ARCHS = ("twobody", "threebody")
 
 def make_model(arch: str, seed: int = 0, dtype=torch.float64) -> Potential:
     torch.manual_seed(seed)
-    model = Potential(ModelConfig(arch=arch, width=16, depth=2, elements=(13, 29), cutoff=CUTOFF,
-                                  threebody_cutoff=3.5)).to(dtype)
+    options = {"depth": 2} | ({"threebody_cutoff": 3.5} if arch == "threebody" else {})
+    model = Potential(ModelConfig(arch=arch, width=16, elements=(13, 29), cutoff=CUTOFF, options=options)).to(dtype)
     model.reference_energies.copy_(torch.tensor([-0.3, 0.2]))
     model.energy_scale.fill_(0.7)
     return model
@@ -131,7 +131,7 @@ def test_triplets_match_brute_force():
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("target", [20_000, 50_000, 1_000_000])
 def test_sizing_hits_target_within_five_percent(arch, target):
-    base = ModelConfig(arch=arch, width=1, depth=3, elements=(13, 28, 29, 47, 79))
+    base = ModelConfig(arch=arch, width=1, elements=(13, 28, 29, 47, 79), options={"depth": 3})
     config, count = size_model(target, base)
     assert abs(count - target) <= 0.05 * target
     assert count == count_parameters(config) == Potential(config).n_params
@@ -145,7 +145,7 @@ def test_only_the_three_body_model_sees_an_angle(arch):
     from ase import Atoms
 
     model = make_model(arch)
-    for block in model.threebody or []:
+    for block in model.network.threebody or []:
         torch.nn.init.normal_(block.out.weight, std=3.0)  # make the (init-scale) angle term visible
     energies = []
     for angle in (130.0, 160.0):  # outer distance 4.53 and 4.92 A, both beyond the 4.5 A cutoff
@@ -159,7 +159,7 @@ def test_only_the_three_body_model_sees_an_angle(arch):
 
 
 def test_unreachable_parameter_target_is_bad_input():
-    base = ModelConfig(arch="twobody", width=1, depth=3, elements=(13, 28, 29, 47, 79))
+    base = ModelConfig(arch="twobody", width=1, elements=(13, 28, 29, 47, 79), options={"depth": 3})
     with pytest.raises(InputError, match=r"params=100: no width/depth reaches 100 parameters"):
         size_model(100, base)
     with pytest.raises(InputError, match=r"params=0"):

@@ -62,6 +62,7 @@ def test_status_reads_every_state(folder):
         holder.wait()
     cells = {cell["cell_id"]: cell for cell in status["cells"]}
     assert [cell["cell_id"] for cell in status["cells"]] == ids
+    assert all(cell.pop("arch") == "twobody" and cell.pop("arch_options") == {} for cell in status["cells"])
     assert cells[ids[0]] == {"cell_id": ids[0], "status": "done", "epochs": 2, "reason": None}
     assert cells[ids[1]]["status"] == "running"
     assert cells[ids[2]] == {"cell_id": ids[2], "status": "pending", "epochs": 1, "reason": "interrupted"}

@@ -1,7 +1,9 @@
 """`ScalingCalculator`: a trained potential (best.pt or checkpoint.pt) as an ASE calculator.
 
 Energy (eV), forces (eV/A) and stress (eV/A^3, ASE's unit and sign; the model works in GPa) of any periodic or
-finite structure whose elements the model knows, so a trained potential can relax structures and run MD.
+finite structure whose elements the model knows, so a trained potential can relax structures and run MD. The model
+is rebuilt from the checkpoint's model_config (architecture name and complete options) through the registry, so
+any architecture loads, a plugin too (its module must be importable, or its entry point installed, here as well).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ class ScalingCalculator(Calculator):
         saved = load(path, device, require=("model", "model_config"))  # weights_only: no code in the file runs
         self.dtype = getattr(torch, dtype)
         try:
-            self.model = Potential(ModelConfig(**saved["model_config"])).to(device=device, dtype=self.dtype)
+            self.model = Potential(ModelConfig.from_dict(saved["model_config"])).to(device=device, dtype=self.dtype)
             self.model.load_state_dict(saved["model"])
         except (TypeError, ValueError, KeyError, RuntimeError) as error:
             reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]

@@ -67,7 +67,7 @@ def check_replicates(n_boot: int) -> None:
     if n_boot == 0:
         return
     if n_boot < 0:
-        raise InputError(f"--bootstrap must be >= 0, got {n_boot}")
+        raise InputError(f"--bootstrap {n_boot}: must be >= 0 (0: no intervals)")
     if n_boot < MIN_REPLICATES:
         raise InputError(f"--bootstrap {n_boot}: a 95% interval needs at least {MIN_REPLICATES} replicates (with "
                          "fewer its ends are the extreme draws); use 0 for none or 200-1000")

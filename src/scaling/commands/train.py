@@ -19,7 +19,11 @@ def register(subparsers) -> None:
     parser.add_argument("--width", type=int, default=None, help="explicit width (instead of --params)")
     parser.add_argument("--depth", type=int, default=3, help="interaction layers (default 3)")
     parser.add_argument("--fit-depth", action="store_true", help="let sizing choose the depth too")
-    parser.add_argument("--arch", choices=("twobody", "threebody"), default="twobody")
+    parser.add_argument("--arch", default="twobody", metavar="NAME",
+                        help="twobody, threebody, mace (extra: pip install -e '.[mace]'), module:builder, or an "
+                        "entry point of group scaling.architectures (docs/models.md)")
+    parser.add_argument("--arch-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="an option of the architecture's builder (YAML value), e.g. --arch-option max_L=2")
     parser.add_argument("--seed", type=int, default=0, help="training seed (init, data order, subset)")
     parser.add_argument("--max-epochs", type=int, default=100)
     parser.add_argument("--max-steps", type=int, default=None)
@@ -38,7 +42,7 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
-def _overrides(pairs: list[str]) -> dict:
+def _overrides(pairs: list[str], flag: str = "--set") -> dict:
     import yaml
 
     from scaling.errors import InputError
@@ -47,12 +51,12 @@ def _overrides(pairs: list[str]) -> dict:
     for pair in pairs:
         name, sep, text = pair.partition("=")
         if not sep or not name:
-            raise InputError(f"--set {pair!r}: expected FIELD=VALUE")
+            raise InputError(f"{flag} {pair!r}: expected " + ("FIELD=VALUE" if flag == "--set" else "KEY=VALUE"))
         try:
             values[name.strip()] = yaml.safe_load(text)
         except yaml.YAMLError as error:  # e.g. a !!python/object tag: safe_load refuses it, and so do we
             reason = " ".join(str(error).split())[:120]
-            raise InputError(f"--set {pair!r}: not a plain YAML value ({reason})") from None
+            raise InputError(f"{flag} {pair!r}: not a plain YAML value ({reason})") from None
     return values
 
 
@@ -68,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         max_steps=args.max_steps, max_seconds=args.max_seconds,
         max_cpu_seconds=args.max_cpu_seconds, batch_size=args.batch_size, lr=args.lr,
         patience=args.patience, device=args.device, threads=args.threads, test_store=args.test_data,
+        arch_options=_overrides(args.arch_option, "--arch-option"),
     )
     values.update(_overrides(args.set))
     config = TrainConfig.from_dict(values, source="scaling train")

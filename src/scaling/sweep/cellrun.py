@@ -39,6 +39,7 @@ def train_config(cell: Cell, store: Path, device: str, threads: int | None, test
             "train_size": cell.train_size,
             "params": cell.n_params,
             "arch": cell.arch,
+            "arch_options": cell.arch_options,
             "seed": cell.seed,
             "sampler": split["sampler"],
             "val_fraction": split["val_fraction"],

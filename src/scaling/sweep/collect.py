@@ -1,7 +1,8 @@
 """The tidy table: one row per cell of the frozen spec (the columns of docs/sweeps.md), whatever state each cell is in.
 
 Metrics come from each cell's result.json (written by scaling.train); cells without a final result get their
-settings, their status and NaN metrics, so the table always has exactly one row per cell. `coverage` is the
+settings, their status and NaN metrics, so the table always has exactly one row per cell. `arch_options` is the
+spec's options of the cell's architecture as JSON ("{}": the architecture's defaults). `coverage` is the
 fraction of the pool's local environments that the cell's training subset reaches (scaling.data.coverage),
 computed once per (train_size, seed) and cached in RUN_DIR/data/coverage.json; NaN where it cannot be computed.
 Cells evaluated by the spec's `evaluation:` stage add their use-case metric columns after these (NaN elsewhere).
@@ -9,6 +10,7 @@ Cells evaluated by the spec's `evaluation:` stage add their use-case metric colu
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -24,7 +26,7 @@ from scaling.sweep.status import sweep_status
 COMPUTE_COLUMNS = ("flops_per_step", "flops_per_structure", "structures_seen", "train_flops", "device_seconds",
                    "peak_rss_mb", "peak_cuda_mb")
 COLUMNS = (
-    "sweep", "cell_id", "arch", "n_params", "width", "depth", "train_size", "seed", "status", "reason",
+    "sweep", "cell_id", "arch", "arch_options", "n_params", "width", "depth", "train_size", "seed", "status", "reason",
     "best_epoch", "epochs", "val_loss", "test_energy_mae", "test_force_mae", "test_stress_mae", "coverage",
     "sampler", "params_target", "train_seconds", "device",
     *COMPUTE_COLUMNS,
@@ -44,6 +46,7 @@ def collect_rows(run_dir: str | os.PathLike, coverage: bool = True) -> list[dict
         row: dict[str, Any] = {name: result.get(name) for name in RESULT_FIELDS}
         row.update(
             sweep=spec.name, cell_id=cell.cell_id, arch=cell.arch, train_size=cell.train_size, seed=cell.seed,
+            arch_options=json.dumps(cell.arch_options, sort_keys=True),
             status=status[cell.cell_id]["status"], reason=status[cell.cell_id]["reason"],
             params_target=cell.n_params, sampler=spec.split.sampler,
             coverage=coverages.get((cell.train_size, cell.seed), math.nan),

@@ -17,6 +17,7 @@ run folder; the probe's scratch files live in a temporary folder.
 from __future__ import annotations
 
 import heapq
+import json
 import logging
 import math
 import os
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 # Relative training time of one structure-step per parameter, by architecture (the three-body filter roughly
 # doubles a step at equal N; measured in docs/benchmarks.md). Used to order cells (largest first) and pack them.
-ARCH_COST = {"twobody": 1.0, "threebody": 2.0}
+ARCH_COST = {"twobody": 1.0, "threebody": 2.0, "mace": 15.0}
 TIMED_STEPS = 3
 WINDOW_S = 0.5  # each timing runs at least this long (or 10 x TIMED_STEPS calls), to average over scheduling
 PROBE_SAMPLE = 48  # structures sampled for the probe (cycled when a batch is larger)
@@ -129,12 +130,15 @@ def _sample(spec: SweepSpec, folder: RunFolder, scratch: Path) -> _Sample:
     from scaling.train.data import _atomic_numbers
 
     built = folder.data_dir / "store"
+    prebuilt = Path(spec.dataset.path) if spec.dataset.path is not None else None
+    if not (built / "manifest.json").is_file() and prebuilt is not None and (prebuilt / "manifest.json").is_file():
+        built = prebuilt  # the dataset is a store made by `scaling data build`: probe it in place, read only
     split = spec.split
     if (built / "manifest.json").is_file():
         store = GraphStore(built)
         n = len(store)
         indices = np.unique(np.linspace(0, n - 1, min(n, PROBE_SAMPLE)).round().astype(np.int64))
-        source = f"the sweep's graph store ({built})"
+        source = f"the graph store {built}"
     else:
         structures, n, source = _first_structures(spec)
         store = GraphStore(build_store(None, scratch / "store", cutoff=spec.dataset.cutoff, structures=structures))
@@ -189,9 +193,9 @@ def _timings(full, single, batch, eval_full, eval_single, m, save) -> tuple[Timi
                  for k in (0, 1))
 
 
-def _probe(spec: SweepSpec, arch: str, params: int, sample: _Sample, device: str, threads: int,
-           scratch: Path) -> Probe:
-    """Build the (arch, params) model and time real training steps, validation and checkpoint writes."""
+def _probe(spec: SweepSpec, cell: Cell, sample: _Sample, device: str, threads: int, scratch: Path) -> Probe:
+    """Build the cell's model (arch, its options, params) and time real training steps, validation and checkpoint
+    writes."""
     import torch
 
     from scaling.errors import InputError
@@ -201,18 +205,18 @@ def _probe(spec: SweepSpec, arch: str, params: int, sample: _Sample, device: str
     from scaling.train.loop import Run, evaluate
 
     began = time.perf_counter()
-    config = TrainConfig.from_dict({**spec.training, "params": params, "arch": arch, "seed": 0, "device": device,
-                                    "threads": threads}, source=f"{arch} N={params}")
+    arch, params = cell.arch, cell.n_params
+    config = TrainConfig.from_dict({**spec.training, "params": params, "arch": arch, "arch_options": cell.arch_options,
+                                    "seed": 0, "device": device, "threads": threads}, source=f"{arch} N={params}")
     batch, eval_batch = config.batch_size, config.eval_batch_size
     data_set = StoreSet(sample.store, sample.indices)
     data = RunData(data_set, data_set, data_set, sample.elements, sample.cutoff)
     torch_device = torch.device("cuda" if device == "cuda" else "cpu")
     reset_peak_memory(torch_device)
     try:
-        run = Run(config, scratch / f"{arch}-{params}", data)
+        run = Run(config, Path(tempfile.mkdtemp(prefix="probe-", dir=scratch)), data)
     except InputError as error:
         return Probe(error=str(error))
-    run.run_dir.mkdir(parents=True)
     run.initialise()  # reference energies, and the FLOP count of a step (scaling.train.compute)
     n = len(data_set)
     cursor = iter(range(10**9))
@@ -338,14 +342,15 @@ def plan_sweep(spec: SweepSpec, executor: str | None = None, run_dir: str | os.P
     device, threads, workers, notes = _execution(spec, kind, len(todo))
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
-    probes: dict[tuple[str, int], Probe] = {}
+    probes: dict[tuple[str, str, int], Probe] = {}
     sample = None
     try:
         with tempfile.TemporaryDirectory(prefix="scaling-plan-") as scratch:
             if todo:
                 sample = _sample(spec, folder, Path(scratch))
-            for arch, params in dict.fromkeys((c.arch, c.n_params) for c in todo):
-                probes[arch, params] = _probe(spec, arch, params, sample, device, threads, Path(scratch))
+            for cell in todo:
+                if _probe_key(cell) not in probes:
+                    probes[_probe_key(cell)] = _probe(spec, cell, sample, device, threads, Path(scratch))
     finally:
         torch.set_num_threads(previous_threads)
     plan = Plan(sweep=spec.name, executor=kind, device=device, threads_per_cell=threads, workers=workers,
@@ -354,9 +359,14 @@ def plan_sweep(spec: SweepSpec, executor: str | None = None, run_dir: str | os.P
         if cell.cell_id in done:
             plan.cells.append(CellPlan(cell.cell_id, cell.arch, cell.n_params, cell.train_size, cell.seed, "done"))
         else:
-            plan.cells.append(_cell_plan(cell, probes[cell.arch, cell.n_params], spec.training, sample, device))
+            plan.cells.append(_cell_plan(cell, probes[_probe_key(cell)], spec.training, sample, device))
     _totals(plan, spec, kind)
     return plan
+
+
+def _probe_key(cell: Cell) -> tuple[str, str, int]:
+    """Cells that build the same model share one probe: architecture, its options, parameter target."""
+    return cell.arch, json.dumps(cell.arch_options, sort_keys=True), cell.n_params
 
 
 def _totals(plan: Plan, spec: SweepSpec, kind: str) -> None:

@@ -158,21 +158,30 @@ def _check_train_sizes(spec: SweepSpec, source: str, pool: DataSource, errors: l
 
 
 def _check_params(spec: SweepSpec, source: str, elements: list[str], cutoff: float, errors: list[str]) -> None:
-    """Each params value must be within the sizer's tolerance for each arch (the same sizing the cells run)."""
+    """Each params value must be within the sizer's tolerance for each in-house arch (the same sizing the cells
+    run). Other builders (MACE, plugins) are sized when their cell starts: building one takes seconds per width."""
+    import inspect
+
     from ase.data import atomic_numbers
 
+    from scaling.models import registry
     from scaling.models.potential import ModelConfig
     from scaling.models.sizing import DEPTH_CHOICES, TOLERANCE, size_model
+    from scaling.sweep.spec import split_arch
     from scaling.train.config import TrainConfig
 
     numbers = tuple(sorted(atomic_numbers[e] for e in elements))
-    for arch in spec.axes.arch:
-        config = TrainConfig.from_dict({**spec.training, "params": 1, "arch": arch}, source="training")
-        model_cutoff = config.cutoff or cutoff
-        base = ModelConfig(arch=arch, width=1, depth=config.depth, elements=numbers, cutoff=model_cutoff,
-                           n_radial=config.n_radial, radial_hidden=config.radial_hidden,
-                           threebody_cutoff=min(config.threebody_cutoff, model_cutoff), n_angular=config.n_angular)
-        depths = DEPTH_CHOICES if config.fit_depth else (config.depth,)
+    for entry in spec.axes.arch:
+        arch, arch_options = split_arch(entry)
+        if arch not in registry.IN_HOUSE:
+            continue
+        config = TrainConfig.from_dict({**spec.training, "params": 1, "arch": arch, "arch_options": arch_options},
+                                       source="training")
+        accepted = inspect.signature(registry.resolve(arch).build).parameters
+        options = {name: getattr(config, name) for name in registry.IN_HOUSE_TRAIN_FIELDS if name in accepted}
+        options.update(arch_options)
+        base = ModelConfig(arch=arch, width=1, elements=numbers, cutoff=config.cutoff or cutoff, options=options)
+        depths = DEPTH_CHOICES if config.fit_depth else (base.depth,)
         for target in spec.axes.params:
             try:
                 size_model(target, base, fit_depth=config.fit_depth)
@@ -187,7 +196,7 @@ def _nearest(target: int, base, depths) -> str:
 
     below, above = [], []
     for depth in depths:
-        config = replace(base, depth=depth)
+        config = base.with_options(depth=depth)
         low, high = 1, MAX_WIDTH
         while low < high:
             mid = (low + high) // 2

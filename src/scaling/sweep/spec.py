@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from functools import cached_property
 import itertools
+import re
 import json
 import os
 from pathlib import Path
@@ -20,7 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from scaling.errors import InputError
 
-ARCHITECTURES = ("twobody", "threebody")
+# An entry of the `arch` axis: a registered name (twobody, threebody, mace, module:builder or an entry point), or a
+# mapping {name: NAME, OPTION: VALUE, ...} giving that architecture's builder options (docs/models.md).
+ArchEntry = str | dict[str, Any]
 
 
 class _Strict(BaseModel):
@@ -75,24 +78,63 @@ class Axes(_Strict):
 
     train_size: tuple[Annotated[int, Field(gt=0)], ...]
     params: tuple[Annotated[int, Field(gt=0)], ...]
-    arch: tuple[Literal["twobody", "threebody"], ...] = ("twobody",)
+    arch: tuple[ArchEntry, ...] = ("twobody",)
     seed: tuple[int, ...] = (0,)
+
+    @field_validator("arch", mode="before")
+    @classmethod
+    def _arch_entries(cls, values: Any) -> Any:
+        return tuple(arch_entry(value) for value in values) if isinstance(values, (list, tuple)) else values
 
     @field_validator("train_size", "params", "arch", "seed")
     @classmethod
     def _non_empty_unique(cls, values: tuple) -> tuple:
         if not values:
             raise ValueError("needs at least one value")
-        if len(set(values)) != len(values):
+        keys = [json.dumps(value, sort_keys=True) for value in values]
+        if len(set(keys)) != len(keys):
             raise ValueError(f"has repeated values {list(values)}")
+        return values
+
+    @field_validator("arch")
+    @classmethod
+    def _arch_importable(cls, values: tuple, info: ValidationInfo) -> tuple:
+        if (info.context or {}).get("frozen"):
+            return values  # checked when it was frozen; status and collect need no plugin imports
+        from scaling.models import registry
+
+        for index, value in enumerate(values):
+            name, options = split_arch(value)
+            try:
+                registry.resolve(name).complete_options(options)
+            except InputError as error:
+                reason = str(error).removeprefix(f"arch {name!r}: ")
+                raise ValueError(f"field `axes.arch.{index}` = {json.dumps(value)}: {reason}") from None
         return values
 
 
 # TrainConfig fields the sweep sets itself (from the dataset, split, axes and executor), so a spec may not.
 SWEEP_OWNED_TRAIN_FIELDS = frozenset(
     {"store", "train_size", "subset_seed", "sampler", "val_fraction", "test_fraction", "split_seed", "arch",
-     "params", "seed", "device", "threads", "test_store"}
+     "params", "seed", "device", "threads", "test_store", "arch_options"}
 )
+
+
+def arch_entry(value: Any) -> Any:
+    """An `arch` axis entry in its canonical form: a name, or {name, options...} with the options sorted."""
+    if isinstance(value, dict) and isinstance(value.get("name"), str):
+        options = {key: value[key] for key in sorted(value) if key != "name"}
+        return {"name": value["name"], **options} if options else value["name"]
+    if isinstance(value, dict):
+        raise ValueError(f"field `axes.arch`: entry {json.dumps(value, default=str)} needs a `name`")
+    return value
+
+
+def split_arch(entry: ArchEntry) -> tuple[str, dict[str, Any]]:
+    """(name, options) of an `arch` axis entry."""
+    if isinstance(entry, str):
+        return entry, {}
+    return entry["name"], {key: value for key, value in entry.items() if key != "name"}
 
 
 def check_training(training: dict[str, Any]) -> dict[str, Any]:
@@ -231,7 +273,8 @@ class SweepSpec(_Strict):
         """The grid, in a stable order (arch, params, train_size, seed)."""
         shared = self.shared_settings()
         return [
-            Cell(arch=arch, n_params=n, train_size=d, seed=seed, shared=shared)
+            Cell(arch=split_arch(arch)[0], arch_options=split_arch(arch)[1], n_params=n, train_size=d, seed=seed,
+                 shared=shared)
             for arch, n, d, seed in itertools.product(
                 self.axes.arch, self.axes.params, self.axes.train_size, self.axes.seed
             )
@@ -248,14 +291,20 @@ class Cell(BaseModel):
     train_size: int
     seed: int
     shared: dict[str, Any]
+    arch_options: dict[str, Any] = Field(default_factory=dict)
 
     def settings(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        """Every setting; arch_options only when there are some, so cells without options keep their old hashes."""
+        settings = self.model_dump(mode="json")
+        if not settings["arch_options"]:
+            del settings["arch_options"]
+        return settings
 
     @cached_property
     def cell_id(self) -> str:
         """Readable prefix plus a stable hash of every setting, so equal settings always share one folder."""
-        return f"{self.arch}-N{self.n_params}-D{self.train_size}-s{self.seed}-{settings_hash(self.settings())}"
+        arch = re.sub(r"[^A-Za-z0-9_.-]", "_", self.arch)  # module:builder -> module_builder
+        return f"{arch}-N{self.n_params}-D{self.train_size}-s{self.seed}-{settings_hash(self.settings())}"
 
 
 def settings_hash(settings: dict[str, Any], length: int = 10) -> str:

@@ -93,7 +93,11 @@ def cell_statuses(folder: RunFolder) -> list[tuple[dict[str, Any], bool]]:
 def sweep_status(run_dir: str | os.PathLike) -> dict[str, Any]:
     """docs/sweeps.md's `status --json` object: counts and one row per cell (in the spec's order)."""
     folder = RunFolder(run_dir)
-    cells = [row for row, _ in cell_statuses(folder)]
+    spec_cells = {cell.cell_id: cell for cell in folder.load_spec().cells()}
+    cells = []
+    for row, _ in cell_statuses(folder):
+        cell = spec_cells.get(row["cell_id"])
+        cells.append({**row, "arch": cell.arch if cell else None, "arch_options": cell.arch_options if cell else {}})
     counts = {name: 0 for name in STATUSES}
     for cell in cells:
         counts[cell["status"]] += 1

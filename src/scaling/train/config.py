@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, get_type_hints
 
 from scaling.errors import InputError
@@ -25,7 +25,8 @@ class TrainConfig:
     split_seed: int = 0  # the fixed validation/test split (shared by every run of a sweep)
     test_store: str | None = None  # optional separate test set (e.g. mlearn's own test file); then test_fraction=0
     # model
-    arch: Literal["twobody", "threebody"] = "twobody"
+    arch: str = "twobody"  # a registered architecture: built-in, module:builder, or entry point (models/registry.py)
+    arch_options: dict[str, Any] = field(default_factory=dict)  # the builder's options (plain data)
     params: int | None = None  # target parameter count; width (and depth if fit_depth) chosen to hit it
     width: int | None = None  # explicit width (when params is None)
     depth: int = 3
@@ -73,8 +74,10 @@ class TrainConfig:
                              value=getattr(self, name), why=why)
 
         self._check_types(bad)
-        if self.arch not in ("twobody", "threebody"):
-            bad("arch", "must be twobody or threebody")
+        if not isinstance(self.arch, str) or not self.arch.strip():
+            bad("arch", "must name an architecture (twobody, threebody, mace, module:builder or an entry point)")
+        if not isinstance(self.arch_options, dict) or not all(isinstance(k, str) for k in self.arch_options):
+            bad("arch_options", "must be a mapping of option names to values")
         if self.params is None and self.width is None:
             bad("params", "give params (a target count) or width")
         if self.params is not None and self.width is not None:

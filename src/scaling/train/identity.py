@@ -9,7 +9,7 @@ folder can be moved or reached by another path and still resume.
 from __future__ import annotations
 
 import json
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +41,12 @@ def config_record(config: TrainConfig) -> dict[str, Any]:
 def identity(record: dict[str, Any], stores_by_path: bool = False) -> dict[str, Any]:
     """The fields that decide a run's result; fields a record lacks (it predates them) take their defaults.
     `stores_by_path`: stores as resolved paths (for a config.json older than the store identities)."""
-    defaults = TrainConfig.__dataclass_fields__
     out = {}
     for field in fields(TrainConfig):
         if field.name in EXECUTION_FIELDS or field.name in STORE_FIELDS:
             continue
-        out[field.name] = record.get(field.name, defaults[field.name].default)
+        default = field.default_factory() if field.default is MISSING else field.default
+        out[field.name] = record.get(field.name, default)
     if stores_by_path:
         out.update({name: record.get(name) and str(Path(record[name]).resolve()) for name in STORE_FIELDS})
     else:

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from scaling.atomic import atomic_write_json, atomic_write_text
+from scaling.models.construct import build_model_config
 from scaling.models.potential import ModelConfig, Potential
-from scaling.models.sizing import count_parameters, size_model
 from scaling.train import checkpoint, identity
 from scaling.train.compute import ComputeMeter
 from scaling.train.config import TrainConfig
@@ -101,16 +101,7 @@ class Run:
         self.device = resolve_device(config.device)
         self.weights = LossSettings(config.energy_weight, config.force_weight, config.stress_weight,
                                     config.loss, config.huber_delta)
-        cutoff = config.cutoff or data.cutoff
-        base = ModelConfig(
-            arch=config.arch, width=config.width or 1, depth=config.depth, elements=data.elements, cutoff=cutoff,
-            n_radial=config.n_radial, radial_hidden=config.radial_hidden,
-            threebody_cutoff=min(config.threebody_cutoff, cutoff), n_angular=config.n_angular,
-        )
-        if config.params is not None:
-            self.model_config, self.n_params = size_model(config.params, base, fit_depth=config.fit_depth)
-        else:
-            self.model_config, self.n_params = base, count_parameters(base)
+        self.model_config, self.n_params = build_model_config(config, data)
         self.steps_per_epoch = math.ceil(len(data.train) / config.batch_size)
         total = config.max_epochs * self.steps_per_epoch
         self.total_steps = min(total, config.max_steps) if config.max_steps else total
@@ -158,7 +149,7 @@ class Run:
 
     def resume(self, path: Path) -> None:
         saved = checkpoint.load(path, self.device, require=checkpoint.RESUME_KEYS)
-        if saved["model_config"] != self.model_config.to_dict():
+        if ModelConfig.from_dict(saved["model_config"]).to_dict() != self.model_config.to_dict():
             from scaling.errors import InputError
 
             raise InputError(f"{path}: checkpoint's model {saved['model_config']} does not match this config")
@@ -309,6 +300,7 @@ class Run:
             "train_size": len(self.data.train),
             "seed": config.seed,
             "arch": config.arch,
+            "arch_options": self.model_config.options,
             "val_loss": progress.best_val if math.isfinite(progress.best_val) else None,
             "test_energy_mae": test["energy_mae"],
             "test_force_mae": test["force_mae"],
