@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from sweep_helpers import status_once_workers_are_gone
 
 from scaling.sweep import collect, sweep_status
 from scaling.sweep.runfolder import RunFolder
@@ -115,7 +116,7 @@ def test_sweep_killed_during_evaluation_resumes_without_retraining(tmp_path):
     os.killpg(driver.pid, signal.SIGKILL)
     driver.wait()
     in_evaluation = evaluating(folder)  # trained before the kill: must not train again
-    killed = sweep_status(run_dir)
+    killed = status_once_workers_are_gone(run_dir)
     interrupted = [c["cell_id"] for c in killed["cells"] if c["status"] != "done"]
     context = f"(kill seed {seed}, delay {delay:.2f} s, unfinished: {interrupted}, evaluating: {in_evaluation})"
     assert killed["counts"]["running"] == 0 and in_evaluation and set(in_evaluation) <= set(interrupted), context

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sweep_helpers import status_once_workers_are_gone
 
 from scaling.sweep import collect, sweep_status
 from scaling.sweep.runfolder import RunFolder, read_jsonl
@@ -60,7 +61,7 @@ def test_sigkill_of_the_whole_sweep_then_resume(tmp_path):
     time.sleep(delay)
     os.killpg(driver.pid, signal.SIGKILL)  # the driver's whole process group: driver and workers
     driver.wait()
-    killed = sweep_status(run_dir)
+    killed = status_once_workers_are_gone(run_dir)
     assert killed["counts"]["running"] == 0  # the kernel released every lock: nothing claims to run
     unfinished = [c["cell_id"] for c in killed["cells"] if c["status"] != "done"]
     started = cells_that_trained(folder)
