@@ -109,7 +109,8 @@ class Run:
         torch.manual_seed(config.seed)
         self.model = Potential(self.model_config).to(self.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        self.warmup = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(config, self.total_steps))
+        # the whole learning-rate schedule (warm-up, then cosine or constant); plateau decay is separate
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(config, self.total_steps))
         self.plateau = (
             torch.optim.lr_scheduler.ReduceLROnPlateau(
                 self.optimizer, factor=config.plateau_factor, patience=config.plateau_patience
@@ -137,7 +138,7 @@ class Run:
             "model_config": self.model_config.to_dict(),
             "train_config": self.config.to_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "warmup": self.warmup.state_dict(),
+            "warmup": self.schedule.state_dict(),  # key kept: older checkpoints resume
             "plateau": self.plateau.state_dict() if self.plateau else None,
             "rng": checkpoint.rng_state(),
             "progress": asdict(self.progress),
@@ -155,7 +156,7 @@ class Run:
             raise InputError(f"{path}: checkpoint's model {saved['model_config']} does not match this config")
         self.model.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])
-        self.warmup.load_state_dict(saved["warmup"])
+        self.schedule.load_state_dict(saved["warmup"])
         if self.plateau is not None:
             self.plateau.load_state_dict(saved["plateau"])
         checkpoint.restore_rng_state(saved["rng"])
@@ -208,7 +209,7 @@ class Run:
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
         if self.plateau is None or self.progress.step < self.config.warmup_steps:
-            self.warmup.step()
+            self.schedule.step()
         sums = ErrorSums(**self.progress.epoch_sums)
         sums.add(terms, counts, abs_errors)
         self.progress.epoch_sums = asdict(sums)
