@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -98,11 +97,20 @@ def _with_setting(atoms: Atoms, with_u: bool) -> Atoms:
     return copy
 
 
-def _scaling(*args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "scaling.cli", "-q", *args], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"scaling {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
-    return done.stdout
+def check_and_correct(mixed: Path, paired: Path, corrected: Path) -> tuple[dict, dict]:
+    """What `scaling data check --json` and `scaling data correct --json` print, from the same library calls."""
+    from scaling.data.io import read_structures, write_extxyz
+    from scaling.data.provenance import (apply_energy_shifts, check_records, fit_energy_shifts, hubbard_u_elements,
+                                         record_of)
+
+    source, pairs = read_structures(mixed), read_structures(paired)
+    check = {"source": str(mixed), **check_records([record_of(s) for s in source]).to_dict()}
+    fit = fit_energy_shifts(source, pairs)
+    write_extxyz(apply_energy_shifts(source, fit), corrected)
+    n_corrected = sum(bool(hubbard_u_elements(record_of(s))) for s in source)
+    correct = {"source": str(mixed), "paired": str(paired), "out": str(corrected), "n_corrected": n_corrected,
+               **fit.to_dict()}
+    return check, correct
 
 
 def _train(extxyz: Path, work: Path, name: str, args) -> tuple[Path, object]:
@@ -179,9 +187,8 @@ def main() -> int:
     paired = work / "paired.extxyz"
     write(paired, paired_frames, format="extxyz")
 
-    check = json.loads(_scaling("data", "check", str(mixed), "--json"))
     corrected = work / "corrected.extxyz"
-    correct = json.loads(_scaling("data", "correct", str(mixed), "--paired", str(paired), "--out", str(corrected), "--json"))
+    check, correct = check_and_correct(mixed, paired, corrected)
     (out / "check.json").write_text(json.dumps(check, indent=2) + "\n")
     (out / "correct.json").write_text(json.dumps(correct, indent=2) + "\n")
     shift_error_mev = abs(correct["shifts_eV_per_atom"]["Ni"] - SHIFT) * 1e3
