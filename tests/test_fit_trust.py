@@ -181,3 +181,13 @@ def test_where_refuses_text_arithmetic_and_mixed_ordering():
         with pytest.raises(InputError, match="--where"):
             Filter(text).mask(columns, "t.csv")
     assert Filter("arch < 'b' or x % 2 == 0").mask(columns).tolist() == [True, True, False]
+
+
+def test_where_compares_a_numeric_column_with_missing_values(tmp_path):
+    """A collected table leaves a metric empty where a cell has none (failed, or undefined for that model): the
+    column stays numeric, and the empty cells are simply not kept by a comparison."""
+    from scaling.analysis.where import Filter
+
+    columns = {"status": ["done", "done", "failed", "done"], "metric": ["0.5", "", "", "2.0"]}
+    assert Filter("status == 'done' and metric > 0").mask(columns).tolist() == [True, False, False, True]
+    assert Filter("not (metric > 1)").mask(columns).tolist() == [True, True, True, False]

@@ -11,6 +11,7 @@ InputError (exit 2) raised before any file is read.
 from __future__ import annotations
 
 import ast
+import math
 import re
 from typing import Any
 
@@ -161,10 +162,11 @@ def _is_text(value) -> bool:
 
 
 def _as_array(values: list[Any]) -> np.ndarray:
-    """A column as floats where every value is a number (CSV strings included), bools as bools, else as text."""
+    """A column as floats where every value is a number or missing (an empty CSV cell or None: NaN, which no
+    comparison keeps), bools as bools, else as text. A collected table leaves a metric empty where a cell has none."""
     if values and all(isinstance(v, (bool, np.bool_)) for v in values):
         return np.array(values, dtype=bool)
     try:
-        return np.array([float(v) for v in values], dtype=float)
+        return np.array([math.nan if v is None or v == "" else float(v) for v in values], dtype=float)
     except (TypeError, ValueError):
         return np.array(["" if v is None else str(v) for v in values], dtype=str)
