@@ -200,7 +200,7 @@ def _probe(spec: SweepSpec, cell: Cell, sample: _Sample, device: str, threads: i
 
     from scaling.errors import InputError
     from scaling.train import TrainConfig
-    from scaling.train.compute import peak_cuda_mb, peak_rss_mb, reset_peak_memory
+    from scaling.train.compute import current_rss_mb, peak_cuda_mb, peak_rss_mb, reset_peak_memory
     from scaling.train.data import RunData, StoreSet
     from scaling.train.loop import Run, evaluate
 
@@ -233,7 +233,7 @@ def _probe(spec: SweepSpec, cell: Cell, sample: _Sample, device: str, threads: i
     one = StoreSet(sample.store, sample.indices[:1])
     evaluate(run.model, one, eval_batch, run.device, run.weights)
     train_rss, train_cuda = peak_rss_mb(), peak_cuda_mb(torch_device)
-    before_eval = _current_rss_mb()
+    before_eval = current_rss_mb()
     reset_peak_memory(torch_device)
     eval_full = _mean_time(lambda: evaluate(run.model, eval_set, eval_batch, run.device, run.weights), 2)
     eval_single = _mean_time(lambda: evaluate(run.model, one, eval_batch, run.device, run.weights), 2)
@@ -248,17 +248,6 @@ def _probe(spec: SweepSpec, cell: Cell, sample: _Sample, device: str, threads: i
         peak_rss_mb=rss, peak_cuda_mb=cuda,
         probe_seconds=time.perf_counter() - began,
     )
-
-
-def _current_rss_mb() -> float:
-    try:
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 # ---- the cost model -----------------------------------------------------------------------------------------

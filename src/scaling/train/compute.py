@@ -116,16 +116,27 @@ def reset_peak_memory(device: torch.device) -> None:
         torch.cuda.reset_peak_memory_stats(device)
 
 
-def peak_rss_mb() -> float:
-    """The process's resident-set high-water mark in MB (VmHWM, else getrusage's ru_maxrss)."""
+def _status_mb(field: str) -> float | None:
+    """A memory line of /proc/self/status (e.g. VmHWM, VmRSS) in MB; None where the file is absent (not Linux)."""
     try:
         with open("/proc/self/status") as handle:
             for line in handle:
-                if line.startswith("VmHWM:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
+    return None
+
+
+def peak_rss_mb() -> float:
+    """The process's resident-set high-water mark in MB (VmHWM, else getrusage's ru_maxrss)."""
+    peak = _status_mb("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
+
+
+def current_rss_mb() -> float:
+    """The process's resident set now, in MB (0 where /proc is absent)."""
+    return _status_mb("VmRSS") or 0.0
 
 
 def peak_cuda_mb(device: torch.device) -> float | None:
