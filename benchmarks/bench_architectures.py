@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+from interleaved import time_interleaved
 from torch_geometric.data import Batch
 
 from scaling.cli import main as scaling
@@ -51,26 +51,16 @@ def speed(args) -> None:
                for k in range(0, len(graphs), args.batch_size)]
     elements = tuple(sorted({int(z) for g in graphs for z in g.z}))
     neighbours = sum(b.num_edges for b in batches) / sum(b.num_nodes for b in batches)
-    models, seconds = {}, {}
+    models = {}
     for arch in ARCHS:
         options = {"avg_num_neighbors": round(neighbours, 4)} if arch == "mace" else {}
         config, _ = size_model(args.params, ModelConfig(arch, 1, elements, args.cutoff, options))
         torch.manual_seed(0)
         model = Potential(config).to(device)
         model.optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-        for step in range(args.warmup):
-            train_step(model, model.optimizer, batches[step % len(batches)])
-        models[arch], seconds[arch] = model, 0.0
-    for step in range(args.steps):
-        batch = batches[step % len(batches)]
-        for arch, model in models.items():
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            begin = time.perf_counter()
-            train_step(model, model.optimizer, batch)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            seconds[arch] += time.perf_counter() - begin
+        models[arch] = model
+    seconds = time_interleaved(models, lambda model, batch: train_step(model, model.optimizer, batch), batches,
+                               args.steps, args.warmup, device)
     atoms = sum(b.num_nodes for b in batches) / len(batches)
     print(f"device {device}, threads {args.threads}, cutoff {args.cutoff} A, batch {args.batch_size} structures = "
           f"{atoms:.0f} atoms, {neighbours:.1f} neighbours/atom; {args.steps} interleaved steps each")

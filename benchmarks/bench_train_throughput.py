@@ -11,9 +11,9 @@ interleaved (ours, SchNet, three-body, ours, ...) so machine contention hits the
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from interleaved import time_interleaved
 from torch_geometric.data import Batch
 from torch_geometric.nn.models import SchNet
 from torch_geometric.utils import scatter
@@ -94,23 +94,11 @@ def main() -> None:
         "PyG SchNet": SchNetOnOurGraph(args.width, args.depth, args.cutoff),
         "ours threebody": Ours("threebody", args.width, args.depth, args.cutoff, elements),
     }
-    seconds = {}
-    for name, model in models.items():
+    for model in models.values():
         model.to(device)
         model.optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-        for step in range(args.warmup):
-            train_step(model, model.optimizer, batches[step % len(batches)])
-        seconds[name] = 0.0
-    for step in range(args.steps):
-        batch = batches[step % len(batches)]
-        for name, model in models.items():
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            begin = time.perf_counter()
-            train_step(model, model.optimizer, batch)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            seconds[name] += time.perf_counter() - begin
+    seconds = time_interleaved(models, lambda model, batch: train_step(model, model.optimizer, batch), batches,
+                               args.steps, args.warmup, device)
 
     print(f"device {device}, threads {args.threads}, width {args.width}, depth {args.depth}, cutoff {args.cutoff} A, "
           f"batch {args.batch_size} structures = {atoms_per_batch:.0f} atoms, {edges_per_batch:.0f} edges; "
