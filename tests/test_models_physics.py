@@ -11,7 +11,7 @@ from ase.build import bulk
 from models_helpers import CUTOFF, emt_structure
 from scipy.spatial.transform import Rotation
 
-from scaling.models.blocks import Triplets
+from scaling.models.blocks import BesselBasis, Triplets
 from scaling.models.graph import atoms_to_data
 from scaling.models.potential import ModelConfig, Potential
 from scaling.errors import InputError
@@ -126,6 +126,31 @@ def test_triplets_match_brute_force():
         if data.edge_index[1, a] == data.edge_index[1, b] and lengths[a] < 3.0 and lengths[b] < 3.0
     }
     assert found == expected and len(expected) > 0
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_every_module_is_used_and_every_parameter_learns(arch):
+    """No dead parts: one radial basis for the filters, one shared triplet basis (not a copy per layer), and every
+    parameter gets a gradient from an energy-and-forces loss."""
+    model = make_model(arch, dtype=torch.float32)
+    bases = [name for name, module in model.named_modules() if isinstance(module, BesselBasis)]
+    assert bases == ["network.filters.basis"] + (["network.triplet_basis.radial"] if arch == "threebody" else [])
+    prediction = model(atoms_to_data(emt_structure(3), CUTOFF), create_graph=True)
+    (prediction.energy.sum() + prediction.forces.square().sum()).backward()
+    silent = [name for name, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert silent == []
+
+
+def test_threebody_checkpoint_from_before_the_shared_triplet_basis_loads():
+    """The old layout kept a copy of the (fixed) triplet Bessel frequencies in every layer: it still loads, strictly."""
+    model = make_model("threebody")
+    old = dict(model.state_dict())
+    frequencies = old.pop("network.triplet_basis.radial.frequencies")
+    old |= {f"network.threebody.{layer}.basis.frequencies": frequencies.clone() for layer in range(2)}
+    loaded = make_model("threebody", seed=1)
+    loaded.load_state_dict(old)
+    atoms = emt_structure(4)
+    assert energy_of(loaded, atoms) == energy_of(model, atoms)
 
 
 @pytest.mark.parametrize("arch", ARCHS)

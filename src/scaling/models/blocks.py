@@ -128,31 +128,40 @@ class Triplets:
         self.ik = inside[second[keep]]
 
 
-class ThreeBodyFilter(nn.Module):
-    """Angle-aware filter correction dW_ij = Lin( sum_k P(cos theta_jik) (x) R(r_ik) * gate(x_k) * u(r_ij) u(r_ik) ).
+class TripletBasis(nn.Module):
+    """The per-triplet basis P(cos theta_jik) (x) R(r_ik) * u(r_ij) u(r_ik): a Legendre angular basis times a Bessel
+    radial basis of r_ik, with both edges' smooth envelopes. It has no parameters and does not depend on the layer,
+    so the network computes it once per forward pass and every layer's `ThreeBodyFilter` reads it."""
 
-    For each triplet the basis is a Legendre angular basis times a Bessel radial basis of r_ik (both small), gated by
-    the neighbour k's features (M3GNet's three-body update); the triplet sum lands on edge ij and is mapped linearly
-    to a correction of that edge's continuous filter, so the three-body model shares the two-body code path.
-    """
-
-    def __init__(self, cutoff: float, n_angular: int, n_radial: int, width: int):
+    def __init__(self, cutoff: float, n_angular: int, n_radial: int):
         super().__init__()
         self.n_angular = n_angular
-        self.basis = BesselBasis(cutoff, n_radial)
+        self.radial = BesselBasis(cutoff, n_radial)
         self.envelope = PolynomialEnvelope(cutoff)
-        size = n_angular * n_radial
-        self.gate = nn.Linear(width, size)
-        self.out = nn.Linear(size, width, bias=False)
+        self.size = n_angular * n_radial
 
-    def triplet_basis(self, vectors: Tensor, lengths: Tensor, triplets: Triplets) -> Tensor:
-        """[T, n_angular * n_radial]: the per-triplet basis with both envelopes; it does not depend on the layer."""
+    def forward(self, vectors: Tensor, lengths: Tensor, triplets: Triplets) -> Tensor:
+        """[T, n_angular * n_radial] for the T triplets."""
         first, second = vectors[triplets.ij], vectors[triplets.ik]
         cos_angle = (first * second).sum(-1) / (lengths[triplets.ij] * lengths[triplets.ik])
         angular = legendre(cos_angle.clamp(-1.0, 1.0), self.n_angular)
-        radial = self.basis(lengths[triplets.ik])
+        radial = self.radial(lengths[triplets.ik])
         smooth = self.envelope(lengths[triplets.ij]) * self.envelope(lengths[triplets.ik])
         return (angular.unsqueeze(-1) * radial.unsqueeze(-2)).flatten(1) * smooth.unsqueeze(-1)
+
+
+class ThreeBodyFilter(nn.Module):
+    """Angle-aware filter correction dW_ij = Lin( sum_k basis_ijk * gate(x_k) ) of one layer.
+
+    The triplet basis (`TripletBasis`) is gated by the neighbour k's features (M3GNet's three-body update); the
+    triplet sum lands on edge ij and is mapped linearly to a correction of that edge's continuous filter, so the
+    three-body model shares the two-body code path.
+    """
+
+    def __init__(self, basis_size: int, width: int):
+        super().__init__()
+        self.gate = nn.Linear(width, basis_size)
+        self.out = nn.Linear(basis_size, width, bias=False)
 
     def forward(self, x: Tensor, edge_index: Tensor, basis: Tensor, triplets: Triplets, n_edges: int) -> Tensor:
         gate = torch.sigmoid(self.gate(x))[edge_index[0, triplets.ik]]
