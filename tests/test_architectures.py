@@ -229,6 +229,34 @@ def test_spec_naming_an_unimportable_plugin_is_refused_before_anything_is_writte
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_spec_naming_built_ins_validates_without_importing_torch():
+    """Built-in names and their options are checked against the builders' signatures, which import no torch; a bad
+    option and a missing optional package are still refused, with the field named."""
+    script = textwrap.dedent("""
+        import sys
+        from scaling.errors import InputError
+        from scaling.sweep.spec import parse_spec
+        base = {"name": "t", "dataset": {"emt": {"n": 10}}, "axes": {"train_size": [5], "params": [1000]},
+                "training": {"max_epochs": 2}}
+        arch = ["twobody", "threebody", {"name": "threebody", "n_angular": 3}, {"name": "mace", "max_L": 0}]
+        parse_spec({**base, "axes": {**base["axes"], "arch": arch}})
+        print("torch imported:", "torch" in sys.modules)
+        for bad in ({"name": "threebody", "colour": "red"}, "mace"):
+            sys.modules["mace"] = None  # as if mace-torch were not installed
+            try:
+                parse_spec({**base, "axes": {**base["axes"], "arch": ["twobody", bad]}})
+            except InputError as error:
+                print(error)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "torch imported: False"
+    assert lines[1].startswith("spec: field `axes.arch.1` = ") and "unexpected keyword argument 'colour'" in lines[1]
+    assert lines[2] == 'spec: field `axes.arch.1` = "mace": mace-torch is not installed; install the extra: pip ' \
+        'install -e ".[mace]"'
+
+
 def test_arch_axis_options_enter_the_cell_hash_and_plain_names_keep_theirs():
     from scaling.sweep.spec import parse_spec
 

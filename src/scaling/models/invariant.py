@@ -1,4 +1,4 @@
-"""The in-house invariant networks, `twobody` and `threebody`, as registry builders.
+"""The in-house invariant network behind `twobody` and `threebody` (their builders: `scaling.models.builtin`).
 
 Per-atom features start as a learned embedding of the element (only the model's elements: the count is honest)
 and go through `depth` residual continuous-filter interactions; `threebody` adds an angle-aware correction to each
@@ -56,17 +56,3 @@ def _one_triplet_basis(state_dict, prefix, *args) -> None:
         frequencies = state_dict.pop(key)
         if key == prefix + "threebody.0.basis.frequencies":
             state_dict.setdefault(prefix + "triplet_basis.radial.frequencies", frequencies)
-
-
-def build_twobody(width: int, elements: tuple[int, ...], cutoff: float, depth: int = 3, n_radial: int = 8,
-                  radial_hidden: int = 32) -> InvariantNetwork:
-    """Continuous-filter (SchNet-like) two-body network: `depth` layers, filters from one shared radial MLP."""
-    return InvariantNetwork(width, elements, cutoff, depth, n_radial, radial_hidden)
-
-
-def build_threebody(width: int, elements: tuple[int, ...], cutoff: float, depth: int = 3, n_radial: int = 8,
-                    radial_hidden: int = 32, threebody_cutoff: float = 3.5, n_angular: int = 4,
-                    n_radial_threebody: int = 4) -> InvariantNetwork:
-    """The two-body network plus an M3GNet-style three-body filter correction within `threebody_cutoff`."""
-    return InvariantNetwork(width, elements, cutoff, depth, n_radial, radial_hidden, min(threebody_cutoff, cutoff),
-                            n_angular, n_radial_threebody)

@@ -32,13 +32,6 @@ finally:
     else:
         os.environ[_UNSAFE_LOAD_FLAG] = _flag_before
 
-# mace-torch's own defaults (mace/tools/arg_parser.py; max_L 1 as its 128x0e + 128x1o), except the radial MLP:
-# [64, 64, 64] there is ~17k parameters per interaction, more than a whole model at the bottom of a scaling grid.
-# avg_num_neighbors normalises the messages: the trainer sets it from the training set when not given.
-DEFAULTS = dict(max_L=1, max_ell=3, correlation=3, num_interactions=2, num_bessel=8, num_polynomial_cutoff=5,
-                radial_mlp=[32, 32, 32], mlp_irreps="16x0e", avg_num_neighbors=30.0, gate="silu",
-                interaction="RealAgnosticResidualInteractionBlock")
-
 
 def hidden_irreps(channels: int, max_L: int) -> o3.Irreps:
     """`channels` copies of every irrep up to max_L with the parity of spherical harmonics: 0e, 1o, 2e, ..."""
@@ -79,13 +72,11 @@ class MaceEnergy(nn.Module):
         return energy
 
 
-def build(width: int, elements: tuple[int, ...], cutoff: float, max_L: int = DEFAULTS["max_L"],
-          max_ell: int = DEFAULTS["max_ell"], correlation: int = DEFAULTS["correlation"],
-          num_interactions: int = DEFAULTS["num_interactions"], num_bessel: int = DEFAULTS["num_bessel"],
-          num_polynomial_cutoff: int = DEFAULTS["num_polynomial_cutoff"], radial_mlp: list = DEFAULTS["radial_mlp"],
-          mlp_irreps: str = DEFAULTS["mlp_irreps"], avg_num_neighbors: float = DEFAULTS["avg_num_neighbors"],
-          gate: str = DEFAULTS["gate"], interaction: str = DEFAULTS["interaction"]) -> MaceEnergy:
-    """MACE with `width` channels (num_channels) per irrep up to max_L; everything else is a named option."""
+def build(width: int, elements: tuple[int, ...], cutoff: float, *, max_L: int, max_ell: int, correlation: int,
+          num_interactions: int, num_bessel: int, num_polynomial_cutoff: int, radial_mlp: list, mlp_irreps: str,
+          avg_num_neighbors: float, gate: str, interaction: str) -> MaceEnergy:
+    """MACE with `width` channels (num_channels) per irrep up to max_L; the registry's builder
+    (`scaling.models.builtin.build_mace`) holds the options' defaults."""
     if interaction not in interaction_classes:
         raise ValueError(f"interaction {interaction!r}: not one of mace-torch's {sorted(interaction_classes)}")
     network = MACE(

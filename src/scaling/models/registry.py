@@ -13,6 +13,7 @@ an entry point of the group `scaling.architectures` (a plugin declared by an ins
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import json
 from dataclasses import dataclass
@@ -20,15 +21,18 @@ from importlib import metadata
 from typing import Any, Callable
 
 from scaling.errors import InputError
+from scaling.models.builtin import MACE_INSTALL_HINT
 
 ENTRY_POINT_GROUP = "scaling.architectures"
-# The one list of built-in architectures: name -> "module:builder" (imported only when used).
+# The one list of built-in architectures: name -> "module:builder". The builders' module imports no torch (the
+# networks are imported when built), so resolving a built-in, e.g. to validate a sweep spec, does not import torch.
 BUILTIN = {
-    "twobody": "scaling.models.invariant:build_twobody",
-    "threebody": "scaling.models.invariant:build_threebody",
-    "mace": "scaling.models.mace:build",
+    "twobody": "scaling.models.builtin:build_twobody",
+    "threebody": "scaling.models.builtin:build_threebody",
+    "mace": "scaling.models.builtin:build_mace",
 }
-INSTALL_HINT = {"mace": 'mace-torch is not installed; install the extra: pip install -e ".[mace]"'}
+# Built-ins whose network needs an optional package: name -> (top-level package, what to tell the user).
+REQUIRES = {"mace": ("mace", MACE_INSTALL_HINT)}
 # TrainConfig fields that the in-house builders take as options (so `--depth` etc. keep working for them).
 IN_HOUSE = ("twobody", "threebody")
 IN_HOUSE_TRAIN_FIELDS = ("depth", "n_radial", "radial_hidden", "threebody_cutoff", "n_angular")
@@ -49,7 +53,7 @@ class Architecture:
         try:
             bound = signature.bind(1, (), 1.0, **options)
         except TypeError as error:
-            raise InputError(f"arch {self.name!r}: options {json.dumps(options)}: {error}") from None
+            raise _refused(self.name, f"options {json.dumps(options)}: {error}") from None
         bound.apply_defaults()
         complete = {}
         for name, parameter in list(signature.parameters.items())[3:]:
@@ -58,6 +62,11 @@ class Architecture:
             elif name in bound.arguments and _is_plain(bound.arguments[name]):
                 complete[name] = bound.arguments[name]
         return dict(sorted(complete.items()))
+
+
+def _refused(name: Any, why: str) -> InputError:
+    """The one-line error `arch NAME: WHY`, with field, value and why structured for callers that re-word it."""
+    return InputError(f"arch {name!r}: {why}", field="arch", value=name, why=why)
 
 
 def _is_plain(value: Any) -> bool:
@@ -71,10 +80,10 @@ def _is_plain(value: Any) -> bool:
 def check_options(name: str, options: Any) -> None:
     """Options must be a mapping of names to plain JSON values (str, int, float, bool, None, list, dict)."""
     if not isinstance(options, dict) or not all(isinstance(key, str) for key in options):
-        raise InputError(f"arch {name!r}: options must be a mapping of names to values, got {options!r}")
+        raise _refused(name, f"options must be a mapping of names to values, got {options!r}")
     for key, value in options.items():
         if not _is_plain(value):
-            raise InputError(f"arch {name!r}: option {key}={value!r} is not plain data (number, string, list, map)")
+            raise _refused(name, f"option {key}={value!r} is not plain data (number, string, list, map)")
 
 
 def _import(name: str, path: str) -> Callable[..., Any]:
@@ -82,17 +91,15 @@ def _import(name: str, path: str) -> Callable[..., Any]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        if name in INSTALL_HINT:
-            raise InputError(f"arch {name!r}: {INSTALL_HINT[name]}") from None
         reason = f"{type(error).__name__}: {error}"
-        raise InputError(f"arch {name!r}: cannot import module {module_name!r} ({reason})") from None
+        raise _refused(name, f"cannot import module {module_name!r} ({reason})") from None
     build = module
     for part in attribute.split("."):
         build = getattr(build, part, None)
         if build is None:
-            raise InputError(f"arch {name!r}: module {module_name!r} has no attribute {attribute!r}")
+            raise _refused(name, f"module {module_name!r} has no attribute {attribute!r}")
     if not callable(build):
-        raise InputError(f"arch {name!r}: {path} is not callable")
+        raise _refused(name, f"{path} is not callable")
     return build
 
 
@@ -104,8 +111,11 @@ def _entry_point(name: str) -> metadata.EntryPoint | None:
 def resolve(name: str) -> Architecture:
     """The architecture called `name`; InputError (one line, exit 2) when it is unknown or cannot be imported."""
     if not isinstance(name, str) or not name.strip():
-        raise InputError(f"arch {name!r}: give a built-in ({', '.join(BUILTIN)}), module:builder or an entry point")
+        raise _refused(name, f"give a built-in ({', '.join(BUILTIN)}), module:builder or an entry point")
     if name in BUILTIN:
+        package, hint = REQUIRES.get(name, (None, None))
+        if package is not None and importlib.util.find_spec(package) is None:  # looks without importing it
+            raise _refused(name, hint)
         return Architecture(name, "builtin", _import(name, BUILTIN[name]))
     if ":" in name:
         return Architecture(name, "path", _import(name, name))
@@ -115,10 +125,10 @@ def resolve(name: str) -> Architecture:
             build = entry.load()
         except Exception as error:  # a plugin's import may fail in any way; it is the user's input
             reason = f"{type(error).__name__}: {error}"
-            raise InputError(f"arch {name!r}: entry point {entry.value!r} failed to load ({reason})") from None
+            raise _refused(name, f"entry point {entry.value!r} failed to load ({reason})") from None
         return Architecture(name, f"entry point {entry.value}", build)
-    raise InputError(
-        f"arch {name!r}: not a built-in ({', '.join(BUILTIN)}), not module:builder, and no entry point of group "
+    raise _refused(
+        name, f"not a built-in ({', '.join(BUILTIN)}), not module:builder, and no entry point of group "
         f"{ENTRY_POINT_GROUP!r} has that name"
     )
 

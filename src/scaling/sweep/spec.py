@@ -107,9 +107,8 @@ class Axes(_Strict):
             name, options = split_arch(value)
             try:
                 registry.resolve(name).complete_options(options)
-            except InputError as error:
-                reason = str(error).removeprefix(f"arch {name!r}: ")
-                raise ValueError(f"field `axes.arch.{index}` = {json.dumps(value)}: {reason}") from None
+            except InputError as error:  # the registry's errors carry their reason structured (`why`)
+                raise ValueError(f"field `axes.arch.{index}` = {json.dumps(value)}: {error.why}") from None
         return values
 
 
