@@ -61,15 +61,17 @@ def progress_bar(args, description: str):
 
     if not show_live_progress(args.quiet):
         return contextlib.nullcontext(None)
-    return _RichProgress(description)
+    return _DoneOfTotalBar(description)
 
 
-class _RichProgress:
+class _DoneOfTotalBar:
+    """A transient rich bar on stderr, driven as a `(done, total)` callback (the data builders' progress)."""
+
     def __init__(self, description: str):
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
-        self._progress = Progress(
+        self._bar = Progress(
             "[progress.description]{task.description}",
             BarColumn(),
             MofNCompleteColumn(),
@@ -78,17 +80,17 @@ class _RichProgress:
             console=Console(stderr=True),
             transient=True,
         )
-        self._task = self._progress.add_task(description, total=None)
+        self._task = self._bar.add_task(description, total=None)
 
     def __enter__(self):
-        self._progress.start()
+        self._bar.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._progress.stop()
+        self._bar.stop()
 
     def __call__(self, done: int, total: int) -> None:
-        self._progress.update(self._task, completed=done, total=total)
+        self._bar.update(self._task, completed=done, total=total)
 
 
 # Peak memory per EMT structure while a file is written: the structures, the extxyz text and its bytes (measured

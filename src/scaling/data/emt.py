@@ -42,7 +42,7 @@ MAX_STRAIN = 0.05
 MAX_LIGHT_FRACTION = 0.25
 KINDS = ("bulk", "bulk", "vacancy", "slab100", "slab111")
 
-Progress = Callable[[int, int], None]
+ProgressCallback = Callable[[int, int], None]  # (done, total)
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def emt_dataset(
     elements: Sequence[str] = DEFAULT_ELEMENTS,
     workers: int | None = None,
     cache: str | Path | None = None,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> Path:
     """The cached extxyz file of `generate(n, seed, elements)`; built once, instant afterwards."""
     from scaling.data.io import write_extxyz
@@ -105,7 +105,7 @@ def generate(
     seed: int = 0,
     elements: Sequence[str] = DEFAULT_ELEMENTS,
     workers: int | None = None,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> list[Structure]:
     """n EMT-labelled structures, a deterministic function of (n, seed, elements), built in parallel."""
     if n < 1:
@@ -127,7 +127,7 @@ def generate(
     return frames
 
 
-def _collect(results, n_tasks: int, progress: Progress | None) -> list[Structure]:
+def _collect(results, n_tasks: int, progress: ProgressCallback | None) -> list[Structure]:
     frames: list[Structure] = []
     for done, task_frames in enumerate(results, start=1):
         frames.extend(task_frames)

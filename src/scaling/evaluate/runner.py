@@ -32,7 +32,7 @@ def run_suite(model: Model, suite: EmtSuite | GroupsSuite, progress: bool = Fals
         metrics, details = group_errors(model, suite)
     else:
         elements = suite_elements(suite, model.elements)
-        with _progress(progress, suite, elements) as advance:
+        with _suite_bar(progress, suite, elements) as advance:
             metrics, details = _emt(model, suite, elements, advance)
     return {
         "suite": suite.name,
@@ -193,7 +193,7 @@ def task_count(suite: EmtSuite, elements: tuple[str, ...]) -> int:
 
 
 @contextmanager
-def _progress(enabled: bool, suite: EmtSuite, elements: tuple[str, ...]):
+def _suite_bar(enabled: bool, suite: EmtSuite, elements: tuple[str, ...]):
     """A rich progress bar over the suite's tasks, or nothing (quiet, or not a terminal)."""
     if not enabled:
         yield lambda label: log.debug("evaluate: %s done", label)

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class Progress:
+class RunState:
     """Where the run stands; saved in every checkpoint."""
 
     epoch: int = 0  # completed epochs
@@ -118,7 +118,7 @@ class Run:
             if config.scheduler == "plateau"
             else None
         )
-        self.progress = Progress()
+        self.progress = RunState()
         self.compute = ComputeMeter(self.device)
 
     # -- state ---------------------------------------------------------------------------------------------------
@@ -160,7 +160,7 @@ class Run:
         if self.plateau is not None:
             self.plateau.load_state_dict(saved["plateau"])
         checkpoint.restore_rng_state(saved["rng"])
-        self.progress = Progress(**saved["progress"])
+        self.progress = RunState(**saved["progress"])
         self.compute.restore(saved.get("compute"), self)
         self._truncate_metrics(self.progress.epoch)
         log.info("resumed %s at epoch %d, batch %d, step %d", self.run_dir, self.progress.epoch,
