@@ -60,7 +60,9 @@ def run(args) -> int:
 
     if args.fit is None and args.table is None:
         raise InputError("scaling plot needs --fit FIT.json, --table TABLE, or both")
-    document = _read_fit(args.fit) if args.fit is not None else None
+    from scaling.plot.data import fit_kind, read_fit
+
+    document = read_fit(args.fit) if args.fit is not None else None
     kind = fit_kind(document) if document is not None else "fit1d"
     check_figure_path(args.out, "--out", suffixes=_FIT2D_FILES if kind == "fit2d" and (args.kind or "all") == "all"
                       else ("",))
@@ -72,37 +74,6 @@ def run(args) -> int:
 
 
 _FIT2D_FILES = ("", "_data", "_params", "_residuals", "_exponents")
-
-
-def _read_fit(path: str) -> dict:
-    import json
-
-    from scaling.errors import InputError
-
-    try:
-        with open(path, encoding="utf-8") as handle:
-            document = json.load(handle)
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, not a fit JSON") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: not a JSON file ({error})") from None
-    except OSError as error:
-        raise InputError(f"{path}: cannot read ({error.strerror})") from None
-    fits = document.get("fits") if isinstance(document, dict) else None
-    if not isinstance(fits, list) or not fits or not all(isinstance(f, dict) and "law" in f for f in fits):
-        raise InputError(f"{path}: field 'fits' must be a non-empty list of fits with a 'law'")
-    return document
-
-
-def fit_kind(document: dict) -> str:
-    """"fit1d" or "fit2d", as the document says (documents written before the field existed: a two-axis fit is the
-    one whose entries carry their points)."""
-    kind = document.get("kind")
-    if kind in ("fit1d", "fit2d"):
-        return kind
-    return "fit2d" if "points" in document["fits"][0] else "fit1d"
 
 
 def _plot_2d(document: dict, args) -> list:

@@ -1,4 +1,5 @@
-"""What the figures draw: seed-averaged points, and fitted laws rebuilt from a fit JSON (schema in docs/analysis.md)."""
+"""What the figures draw: seed-averaged points, and fitted laws rebuilt from a fit JSON (schema in docs/analysis.md);
+the one reader of a fit JSON (`read_fit`, `fit_kind`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,38 @@ import numpy as np
 import pandas as pd
 
 from scaling.analysis.laws import Law, get_law
+
+
+def read_fit(path: str) -> dict:
+    """A `scaling fit` or `scaling fit2d` JSON document; InputError (one line naming the file) when it is not one."""
+    import json
+
+    from scaling.errors import InputError
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = json.load(handle)
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, not a fit JSON") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: not a JSON file ({error})") from None
+    except OSError as error:
+        raise InputError(f"{path}: cannot read ({error.strerror})") from None
+    fits = document.get("fits") if isinstance(document, dict) else None
+    if not isinstance(fits, list) or not fits or not all(isinstance(f, dict) and "law" in f for f in fits):
+        raise InputError(f"{path}: field 'fits' must be a non-empty list of fits with a 'law'")
+    return document
+
+
+def fit_kind(document: dict) -> str:
+    """"fit1d" or "fit2d", as the document says (documents written before the field existed: a two-axis fit is the
+    one whose entries carry their points)."""
+    kind = document.get("kind")
+    if kind in ("fit1d", "fit2d"):
+        return kind
+    return "fit2d" if "points" in document["fits"][0] else "fit1d"
 
 
 def as_frame(table, where: str | None = None, status_filter: bool = False) -> pd.DataFrame:

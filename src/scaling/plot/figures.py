@@ -31,6 +31,7 @@ from scaling.plot import style
 from scaling.plot.data import (
     as_frame,
     evaluate_fit,
+    fit_kind,
     group_label,
     law_of_fit,
     numeric_group_value,
@@ -584,7 +585,7 @@ def plot_residuals(fit_json: dict, out_path: PathLike, *, table: pd.DataFrame | 
     D, coloured by N (points at one D spread slightly sideways so they do not hide each other), one panel per group.
     One-axis fits (pass `table`, `x`, `y`, `group`): against x, one colour per group."""
     fits = fit_json["fits"]
-    two_axis = "points" in fits[0]
+    two_axis = fit_kind(fit_json) == "fit2d"
     columns = fit_json.get("columns", {})
     with style.paper_style():
         if two_axis:
@@ -644,7 +645,7 @@ def plot_exponents(fit_json: dict, out_path: PathLike) -> list[Path]:
     exponents as dotted lines. One-axis fits grouped by one numeric column (e.g. `--group n_params`): each regime's
     exponent per group, with intervals from `exponents_ci95` when present, else +-1.96 standard errors."""
     fits = fit_json["fits"]
-    two_axis = "points" in fits[0]
+    two_axis = fit_kind(fit_json) == "fit2d"
     columns = fit_json.get("columns", {})
     with style.paper_style():
         if two_axis:
