@@ -22,7 +22,7 @@ _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"), (
           (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
 
 
-def _default_file_mode() -> int:
+def default_file_mode() -> int:
     """0o666 less the process umask: what open() would have given (mkstemp's own 0o600 hides files from others)."""
     umask = os.umask(0)
     os.umask(umask)
@@ -69,7 +69,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, _default_file_mode())
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, target)
     except OSError as error:  # disk full, read-only, no permission: name the file the user asked for
         if tmp is not None:

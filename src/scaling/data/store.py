@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from scaling.atomic import _default_file_mode
+from scaling.atomic import default_file_mode
 from scaling.data.structures import Structure, provenance_key
 from scaling.errors import InputError
 
@@ -248,7 +248,7 @@ def _write_atomically(out_dir: Path, arrays, manifest, ids, force: bool) -> None
 
 def _folder_mode() -> int:
     """A new file's mode (0o666 less the umask) with search permission wherever reading is allowed."""
-    mode = _default_file_mode()
+    mode = default_file_mode()
     return mode | (mode & 0o444) >> 2
 
 
