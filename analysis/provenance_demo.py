@@ -131,7 +131,7 @@ def _train(extxyz: Path, work: Path, name: str, args) -> tuple[Path, object]:
 
 
 def _energies(model: Path, frames: list[Atoms]) -> np.ndarray:
-    from scaling.ase import ScalingCalculator
+    from scaling.calculator import ScalingCalculator
 
     calculator = ScalingCalculator(model, device="cpu")
     energies = []

@@ -13,7 +13,7 @@ LAYERS = {
     "data": 1, "analysis": 1,
     "models": 2, "plot": 2,
     "train": 3,
-    "evaluate": 4, "ase": 4,
+    "evaluate": 4, "calculator": 4,
     "sweep": 5,
     "commands": 6, "cli": 6,
 }

@@ -177,7 +177,7 @@ def test_mace_without_mace_torch_is_a_one_line_install_hint(store, tmp_path):
 # -- a plugin through the CLI and a sweep --------------------------------------------------------------------------
 @pytest.mark.slow
 def test_plugin_trains_sizes_checkpoints_and_loads_as_calculator(store, plugin, tmp_path):
-    from scaling.ase import ScalingCalculator
+    from scaling.calculator import ScalingCalculator
 
     out = tmp_path / "run"
     code = main(["-q", "train", "--data", str(store), "--train-size", "12", "--params", "3000", "--arch",
@@ -274,7 +274,7 @@ def test_arch_axis_options_enter_the_cell_hash_and_plain_names_keep_theirs():
 @needs_mace
 @pytest.mark.slow
 def test_mace_trains_to_size_and_its_calculator_is_consistent(store, tmp_path):
-    from scaling.ase import ScalingCalculator
+    from scaling.calculator import ScalingCalculator
 
     out = tmp_path / "mace"
     code = main(["-q", "train", "--data", str(store), "--train-size", "12", "--params", "20000", "--arch", "mace",

@@ -30,7 +30,7 @@ def structures():
 @pytest.mark.slow
 @pytest.mark.parametrize("arch", ["twobody", "threebody"])
 def test_train_hits_params_and_calculator_forces_match_energy_gradient(store, structures, tmp_path, arch):
-    from scaling.ase import ScalingCalculator
+    from scaling.calculator import ScalingCalculator
 
     out = tmp_path / arch
     code = main(["-q", "train", "--data", str(store), "--train-size", "12", "--params", "20000", "--arch", arch,
@@ -59,7 +59,7 @@ def test_train_hits_params_and_calculator_forces_match_energy_gradient(store, st
 
 @pytest.mark.slow
 def test_calculator_relaxes_and_runs_md(store, structures, tmp_path):
-    from scaling.ase import ScalingCalculator
+    from scaling.calculator import ScalingCalculator
 
     out = tmp_path / "run"
     assert main(["-q", "train", "--data", str(store), "--params", "5000", "--max-steps", "6", "--device", "cpu",

@@ -129,7 +129,7 @@ def write_evil(path, marker, zipped: bool) -> None:
 
 @pytest.mark.parametrize("zipped", [True, False])
 def test_malicious_checkpoint_is_refused_and_not_run(tmp_path, zipped):
-    from scaling.ase import ScalingCalculator
+    from scaling.calculator import ScalingCalculator
 
     marker = tmp_path / "pwned"
     evil = tmp_path / "checkpoint.pt"

@@ -70,7 +70,7 @@ def checkpoint_model(path: str | Path, device: str = "cpu") -> Model:
 
     def calculator():
         if not shared:
-            from scaling.ase import ScalingCalculator
+            from scaling.calculator import ScalingCalculator
 
             shared.append(ScalingCalculator(path, device=device, dtype="float64"))
         return shared[0]
