@@ -60,6 +60,8 @@ def test_slurm_gpu_spec_spans_the_published_ranges():
         ("executor.slurm.gpus", -1, "`executor.slurm.gpus` = -1"),
         ("executor.kind", "cloud", "`executor.kind`"),
         ("split.sampler", "best", "`split.sampler`"),
+        ("evaluation", {"suite": "emt", "families": ["eos", "bogus"]}, "`evaluation.families` = 'bogus' unknown"),
+        ("evaluation", {"suite": "emt", "settings": {"colour": 1}}, "`evaluation.colour` unknown for suite emt"),
     ],
 )
 def test_bad_fields_are_named(field, value, expected):

@@ -66,11 +66,13 @@ def check_elements(elements: Sequence[str]) -> tuple[str, ...]:
     for element in elements:
         element = element.strip()
         if element not in EMT_ELEMENTS:
-            raise InputError(f"--elements: EMT cannot label element {element!r} (it knows {', '.join(EMT_ELEMENTS)})")
+            why = f"EMT cannot label element {element!r} (it knows {', '.join(EMT_ELEMENTS)})"
+            raise InputError(f"--elements: {why}", field="elements", value=list(elements), why=why)
         if element not in chosen:
             chosen.append(element)
     if not any(e in METALS for e in chosen):
-        raise InputError(f"--elements: {','.join(chosen) or 'none'} has no metal; need one of {', '.join(METALS)}")
+        why = f"{','.join(chosen) or 'none'} has no metal; need one of {', '.join(METALS)}"
+        raise InputError(f"--elements: {why}", field="elements", value=list(elements), why=why)
     return tuple(sorted(chosen, key=atomic_numbers.__getitem__))
 
 

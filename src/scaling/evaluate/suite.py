@@ -111,8 +111,8 @@ def configure(base, settings: dict[str, Any], source: str):
     values = {}
     for key, value in settings.items():
         if key not in known:
-            raise InputError(f"{source}: field `{key}` unknown for suite {base.name} "
-                             f"(known: {', '.join(sorted(known))})")
+            why = f"unknown for suite {base.name} (known: {', '.join(sorted(known))})"
+            raise InputError(f"{source}: field `{key}` {why}", field=key, why=why)
         default = getattr(base, key)
         if isinstance(default, tuple) or (key == "elements" and value is not None):
             value = tuple(value.split(",")) if isinstance(value, str) else tuple(value)
@@ -120,7 +120,8 @@ def configure(base, settings: dict[str, Any], source: str):
     if "families" in values:
         bad = [f for f in values["families"] if f not in FAMILIES]
         if bad:
-            raise InputError(f"{source}: field `families` = {bad[0]!r} unknown (known: {', '.join(FAMILIES)})")
+            why = f"unknown (known: {', '.join(FAMILIES)})"
+            raise InputError(f"{source}: field `families` = {bad[0]!r} {why}", field="families", value=bad[0], why=why)
     try:
         return replace(base, **values)
     except TypeError as error:

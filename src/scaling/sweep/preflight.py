@@ -94,8 +94,7 @@ def _pool(spec: SweepSpec, source: str, errors: list[str], progress) -> DataSour
         if emt.elements:
             check_elements(emt.elements)
     except InputError as error:
-        errors.append(f"{source}: field `dataset.emt.elements` = {list(emt.elements)}: "
-                      f"{str(error).removeprefix('--elements: ')}")
+        errors.append(f"{source}: field `dataset.emt.elements` = {list(emt.elements)}: {error.why}")
         return None
     elements = tuple(emt.elements) if emt.elements else DEFAULT_ELEMENTS  # as given: the pool depends on the order
     path = emt_dataset(emt.n, seed=emt.seed, elements=elements, progress=progress)

@@ -221,8 +221,11 @@ class EvaluationSpec(_Strict):
                                       if (v := getattr(self, k)) is not None}}
         try:
             configure(PRESETS[self.suite], values, "evaluation")
-        except InputError as error:
-            raise ValueError(str(error).replace("evaluation: field `", "field `evaluation.")) from None
+        except InputError as error:  # field, value and why come structured; the message is not re-parsed
+            if error.field is None:
+                raise ValueError(str(error)) from None
+            shown = "" if error.value is None else f" = {error.value!r}"
+            raise ValueError(f"field `evaluation.{error.field}`{shown} {error.why}") from None
         return self
 
     def suite_object(self):
