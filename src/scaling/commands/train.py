@@ -6,6 +6,8 @@ import argparse
 
 
 def register(subparsers) -> None:
+    from scaling.models.registry import BUILTIN
+
     parser = subparsers.add_parser(
         "train",
         help="train one potential on a graph store (resumes from RUN_DIR/checkpoint.pt)",
@@ -20,8 +22,8 @@ def register(subparsers) -> None:
     parser.add_argument("--depth", type=int, default=3, help="interaction layers (default 3)")
     parser.add_argument("--fit-depth", action="store_true", help="let sizing choose the depth too")
     parser.add_argument("--arch", default="twobody", metavar="NAME",
-                        help="twobody, threebody, mace (extra: pip install -e '.[mace]'), module:builder, or an "
-                        "entry point of group scaling.architectures (docs/models.md)")
+                        help=f"{', '.join(BUILTIN)} (mace needs the extra: pip install -e '.[mace]'), module:builder, "
+                        "or an entry point of group scaling.architectures (docs/models.md)")
     parser.add_argument("--arch-option", action="append", default=[], metavar="KEY=VALUE",
                         help="an option of the architecture's builder (YAML value), e.g. --arch-option max_L=2")
     parser.add_argument("--seed", type=int, default=0, help="training seed (init, data order, subset)")

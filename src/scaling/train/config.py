@@ -75,7 +75,9 @@ class TrainConfig:
 
         self._check_types(bad)
         if not isinstance(self.arch, str) or not self.arch.strip():
-            bad("arch", "must name an architecture (twobody, threebody, mace, module:builder or an entry point)")
+            from scaling.models.registry import BUILTIN
+
+            bad("arch", f"must name an architecture ({', '.join(BUILTIN)}, module:builder or an entry point)")
         if not isinstance(self.arch_options, dict) or not all(isinstance(k, str) for k in self.arch_options):
             bad("arch_options", "must be a mapping of option names to values")
         if self.params is None and self.width is None:
