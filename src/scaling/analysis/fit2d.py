@@ -20,7 +20,7 @@ from scaling.analysis import derived
 from scaling.analysis.checks import check_curve
 from scaling.analysis.fitting import FitResult, fit
 from scaling.analysis.laws import get_law, law_names
-from scaling.analysis.laws2d import Law2D
+from scaling.analysis.laws2d import AdditiveLaw2D, Chinchilla, Law2D
 from scaling.analysis.record import common_fields, document, finite, log_interval
 from scaling.analysis.table import Curve, curves, read_fit_table
 from scaling.analysis.uncertainty import BootstrapResult, _interval, bootstrap, check_replicates
@@ -196,7 +196,7 @@ def derived_quantities(law: Law2D, theta: np.ndarray, curve: Curve, samples: np.
         "data_exponent_per_n": per_n_entry,
         "compute_optimal": None,
     }
-    if law.name in ("chinchilla", "hoffmann-broken"):
+    if isinstance(law, AdditiveLaw2D):  # a compute-optimal frontier exists where the two terms add
         budgets = 6.0 * n_data * d_data
         compute = np.geomspace(budgets.min(), budgets.max(), GRID_POINTS)
         frontier = derived.compute_optimal(law, theta, compute)
@@ -206,7 +206,7 @@ def derived_quantities(law: Law2D, theta: np.ndarray, curve: Curve, samples: np.
             "loss_opt": frontier["loss_opt"].tolist(), "a": float(frontier["a"]), "b": float(frontier["b"]),
             "G": finite(frontier["G"]),
         }
-        if samples is not None and law.name == "chinchilla":
+        if samples is not None and isinstance(law, Chinchilla):  # the closed form, per replicate
             a_s, b_s, _ = derived.chinchilla_allocation(samples)
             optimal["a_ci95"] = _ci(optimal["a"], a_s, False, widening)
             optimal["b_ci95"] = _ci(optimal["b"], b_s, False, widening)
