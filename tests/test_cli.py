@@ -11,20 +11,23 @@ from pathlib import Path
 
 import pytest
 
-from scaling.cli import build_parser, main
+from scaling.cli import COMMAND_MODULES, build_parser, main
 
-COMMANDS = ("data", "train", "sweep", "fit", "fit2d", "plot", "demo")  # the documented surface (docs, README)
+COMMANDS = ("data", "train", "sweep", "fit", "fit2d", "plot", "demo", "evaluate")  # the documented surface
 
 
 def test_help_lists_every_command(capsys):
+    """Every registered subcommand (cli.COMMAND_MODULES, the documented ones among them) is in the parser, listed by
+    --help, and answers its own --help."""
+    assert set(COMMANDS) <= set(COMMAND_MODULES)
     subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    assert set(COMMANDS) <= set(subparsers.choices)
+    assert list(subparsers.choices) == list(COMMAND_MODULES)
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])
     assert exit_info.value.code == 0
     listed = re.findall(r"^ {4}(\S+) ", capsys.readouterr().out, flags=re.MULTILINE)  # the COMMAND table
-    assert set(COMMANDS) <= set(listed)
-    for name in COMMANDS:
+    assert listed == list(COMMAND_MODULES)
+    for name in COMMAND_MODULES:
         with pytest.raises(SystemExit) as exit_info:
             main([name, "--help"])
         assert exit_info.value.code == 0
