@@ -40,9 +40,9 @@ def test_plot_reads_columns_from_the_fit_json(reference_data, tmp_path):
 
 
 def test_two_documents_say_their_kind(tmp_path):
-    from test_fit2d_cli import _write_grid
+    from table_helpers import write_grid
 
-    table = _write_grid(tmp_path / "grid.csv")
+    table = write_grid(tmp_path / "grid.csv")
     out = tmp_path / "fit2d.json"
     assert main(["-q", "fit2d", str(table), "--n", "n_params", "--d", "train_size", "--y", "val_loss",
                  "--json", str(out)]) == 0
