@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from scaling.analysis.laws import Law, get_law
 
-SELECT_CANDIDATES = ("power", "power+floor", "broken", "broken+amplitude")
-
 
 def is_grossmann_form(fixed: dict[str, float], breaks: int) -> bool:
     """a = 0 and every f_i = 1 fixed, b not fixed: Grossmann et al.'s form, whose amplitude is tied to the break."""
