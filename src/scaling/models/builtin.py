@@ -48,9 +48,9 @@ def build_mace(width: int, elements: tuple[int, ...], cutoff: float, max_L: int 
     """MACE with `width` channels (num_channels) per irrep up to max_L; everything else is a named option."""
     try:
         from scaling.models.mace import build
-    except ImportError as error:
-        raise InputError(f"arch 'mace': {MACE_INSTALL_HINT} ({type(error).__name__}: {error})", field="arch",
-                         value="mace", why=MACE_INSTALL_HINT) from None
+    except ImportError as error:  # installed (the registry found the package) but broken
+        why = f'mace-torch cannot be imported ({type(error).__name__}: {error}); reinstall: pip install -e ".[mace]"'
+        raise InputError(f"arch 'mace': {why}", field="arch", value="mace", why=why) from None
     return build(width, elements, cutoff, max_L=max_L, max_ell=max_ell, correlation=correlation,
                  num_interactions=num_interactions, num_bessel=num_bessel,
                  num_polynomial_cutoff=num_polynomial_cutoff, radial_mlp=radial_mlp, mlp_irreps=mlp_irreps,
