@@ -67,8 +67,9 @@ def shard(positions: np.ndarray, world: World) -> np.ndarray:
 def device_of(device: torch.device, world: World) -> torch.device:
     """One GPU per local rank on CUDA; the CPU is shared."""
     if device.type == "cuda" and world.distributed:
-        torch.cuda.set_device(world.local_rank)
-        return torch.device("cuda", world.local_rank)
+        index = world.local_rank % torch.cuda.device_count()
+        torch.cuda.set_device(index)
+        return torch.device("cuda", index)
     return device
 
 
