@@ -4,7 +4,8 @@ A step's batch is this rank's contiguous shard of the global batch `order[k*B:(k
 1-process run), together with the label counts of the global batch, which the loss divides by. Counts are host
 integers read from the store's metadata, so the step never asks the device how many labels it has. `prefetched`
 builds the next batches in a background thread while the current one trains (numpy slicing of the memory-mapped
-store releases the GIL), and pins them for an asynchronous copy when they are bound for a GPU.
+store releases the GIL), and pins them for an asynchronous copy when they are bound for a GPU (a DeviceSet gathers
+them on the device instead).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class StepBatch:
 
 def label_counts(graphs: GraphSet, positions: np.ndarray) -> LabelCounts:
     """Labels of the structures at `positions` of a set, from metadata where the set has it (no batch built)."""
+    if hasattr(graphs, "label_counts"):  # a DeviceSet: its metadata stays on the host
+        return graphs.label_counts(positions)
     if isinstance(graphs, StoreSet):
         indices = graphs.indices[positions]
         atoms = int(graphs.store.n_atoms(indices).sum())
@@ -53,7 +56,7 @@ def step_batch(graphs: GraphSet, positions: np.ndarray, world: World, pin: bool 
     if len(mine) == 0:
         return StepBatch(None, NO_LABELS, label_counts(graphs, positions), False)
     batch = graphs.batch(mine)
-    counts = LabelCounts.of(batch)
+    counts = label_counts(graphs, mine)
     total = label_counts(graphs, positions) if world.distributed else counts
     if pin:
         batch = batch.pin_memory()

@@ -65,6 +65,7 @@ class TrainConfig:
     threads: int | None = None  # torch CPU threads (None = torch's default)
     devices: int = 1  # data-parallel processes (torch.distributed); the global batch stays batch_size
     prefetch: int = 2  # batches assembled ahead by a background thread (0 = assembled in the step)
+    data_on_device: bool = False  # hold the training subset on the device, gather each batch there (when it fits)
 
     def __post_init__(self):
         self.validate()

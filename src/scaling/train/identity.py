@@ -17,8 +17,9 @@ from scaling.errors import InputError
 from scaling.train.config import TrainConfig
 
 # `devices` is not here: a K-process run equals the 1-process run to float tolerance, not bitwise, so a run folder
-# made with one K is not resumed with another. `prefetch` only decides when the same batches are assembled.
-EXECUTION_FIELDS = frozenset({"device", "threads", "checkpoint_every_steps", "prefetch"})
+# made with one K is not resumed with another. `prefetch` and `data_on_device`
+# only decide when and where the same batches are assembled.
+EXECUTION_FIELDS = frozenset({"device", "threads", "checkpoint_every_steps", "prefetch", "data_on_device"})
 STORE_FIELDS = ("store", "test_store")
 CONFIG_FILE = "config.json"
 DATA_KEY = "data_identity"  # config.json's one key beside the TrainConfig fields

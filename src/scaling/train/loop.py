@@ -33,6 +33,7 @@ from scaling.train.batches import StepBatch, prefetched, step_batch
 from scaling.train.compute import ComputeMeter
 from scaling.train.config import TrainConfig
 from scaling.train.data import RunData, fit_reference_energies, force_rms, load_run_data, to_device
+from scaling.train.device_data import DeviceSet
 from scaling.train.distributed import World
 from scaling.train.losses import ErrorSums, LabelCounts, LossSettings, batch_loss, batch_terms
 
@@ -141,6 +142,7 @@ class Run:
         self.running = torch.zeros(6, dtype=torch.float64, device=self.device)
         self.bad_step = torch.full((), NO_BAD_STEP, dtype=torch.int64, device=self.device)
         self.epoch_counts = LabelCounts(0, 0, 0)  # the global batches' labels since the last fold (host)
+        self.train_set = DeviceSet(data.train, self.device) if config.data_on_device else data.train
 
     # -- state ---------------------------------------------------------------------------------------------------
     def initialise(self) -> None:
@@ -230,8 +232,8 @@ class Run:
     def step_batch(self, order: np.ndarray, batch_pos: int) -> StepBatch:
         """This rank's share of batch `batch_pos` of the epoch with shuffled `order` (on the host)."""
         start = batch_pos * self.config.batch_size
-        return step_batch(self.data.train, order[start:start + self.config.batch_size], self.world,
-                          pin=self.device.type == "cuda")
+        return step_batch(self.train_set, order[start:start + self.config.batch_size], self.world,
+                          pin=self.device.type == "cuda" and not self.config.data_on_device)
 
     def train_step(self, step: StepBatch) -> None:
         """One optimiser step on this rank's shard; nothing is read back from the device."""
