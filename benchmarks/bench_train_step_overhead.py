@@ -8,7 +8,7 @@ interval is outside the model: with `prefetch: 0` the batch is sliced from the s
 alike; one epoch per run, no checkpoint inside it, the first steps of each run not counted.
 
     python benchmarks/bench_train_step_overhead.py [--structures 480] [--batch-size 16] [--params 2000] [--rounds 3]
-        [--device cpu]
+        [--device cpu] [--data-on-device]
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--params", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--data-on-device", action="store_true", help="the training subset on the device")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         store = build_store(Path(tmp), args.structures)
@@ -74,7 +75,7 @@ def main() -> None:
             for prefetch in totals:
                 config = TrainConfig(store=str(store), params=args.params, batch_size=args.batch_size, max_epochs=1,
                                      checkpoint_every_steps=10**6, device=args.device, threads=1, prefetch=prefetch,
-                                     val_fraction=0.05, test_fraction=0.05)
+                                     data_on_device=args.data_on_device, val_fraction=0.05, test_fraction=0.05)
                 totals[prefetch].append(measure(config, Path(tmp) / f"run-{round_}-{prefetch}"))
         print(f"device {args.device}, {args.structures} structures, batch {args.batch_size}, ~{args.params} params, "
               f"{args.rounds} alternating rounds")
