@@ -4,8 +4,6 @@ the same cell trained by the local executor (which spawns its second rank itself
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 import yaml

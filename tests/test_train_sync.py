@@ -9,7 +9,6 @@ left out: torch's AdamW keeps its step counter on the host by design (capturable
 
 from __future__ import annotations
 
-import torch
 from models_helpers import emt_run_data
 from torch.utils._python_dispatch import TorchDispatchMode
 

@@ -19,6 +19,7 @@ import math
 import time
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -113,9 +114,9 @@ def evaluate(model: Potential, graphs, batch_size: int, device: torch.device, we
 class Run:
     """The state of one run in run_dir, and the steps that advance it."""
 
-    def __init__(self, config: TrainConfig, run_dir: Path, data: RunData, world: World = World()):
-        self.config, self.run_dir, self.data, self.world = config, run_dir, data, world
-        self.device = distributed.device_of(resolve_device(config.device), world)
+    def __init__(self, config: TrainConfig, run_dir: Path, data: RunData, world: World | None = None):
+        self.config, self.run_dir, self.data, self.world = config, run_dir, data, world or World()
+        self.device = distributed.device_of(resolve_device(config.device), self.world)
         self.weights = LossSettings(config.energy_weight, config.force_weight, config.stress_weight,
                                     config.loss, config.huber_delta)
         self.model_config, self.n_params = build_model_config(config, data)
@@ -324,7 +325,8 @@ class Run:
         while not self.finished(elapsed()):
             order = epoch_order(len(self.data.train), config.seed, progress.epoch)
             remaining = range(progress.batch_pos, self.steps_per_epoch)
-            with closing(prefetched(lambda k: self.step_batch(order, k), remaining, config.prefetch)) as batches:
+            make = partial(self.step_batch, order)
+            with closing(prefetched(make, remaining, config.prefetch)) as batches:
                 for step in batches:
                     if self.budget_spent(elapsed(), progress.step % config.checkpoint_every_steps == 0):
                         break
