@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -121,7 +122,12 @@ def spawn_ranks(target, args: tuple, size: int) -> tuple[list, str]:
 def _rank_main(target, world: World, init_method: str, parent: int, *args) -> None:
     """A spawned rank: ends itself when its parent (rank 0) is gone, so a killed run leaves no orphan behind."""
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
-    target(world, init_method, *args)
+    try:
+        target(world, init_method, *args)
+    except Exception as error:  # rank 0 meets the same bad input or lost peer and reports it; one line here
+        reason = (str(error).splitlines() or [""])[0][:300]
+        print(f"scaling: rank {world.rank}: {type(error).__name__}: {reason}", file=sys.stderr)
+        sys.exit(1)
 
 
 def _exit_with_parent(parent: int) -> None:
