@@ -37,6 +37,9 @@ def register(subparsers) -> None:
     parser.add_argument("--patience", type=int, default=20, help="early stopping patience (epochs)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--devices", type=int, default=1, metavar="K",
+                        help="data-parallel processes (torch.distributed; gloo on CPU, NCCL on CUDA): the global batch "
+                        "--batch-size is split among them; spawned here unless torchrun or SLURM launched them")
     parser.add_argument("--test-data", default=None, metavar="STORE", help="separate test store (e.g. mlearn test)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="any other TrainConfig field (see docs/models.md), e.g. --set force_weight=10")
@@ -62,6 +65,13 @@ def _overrides(pairs: list[str], flag: str = "--set") -> dict:
     return values
 
 
+def _is_main_rank() -> bool:
+    """False in ranks 1..K-1 of a torchrun or SLURM launch (only rank 0 reports)."""
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
+
+
 def run(args: argparse.Namespace) -> int:
     import json
 
@@ -73,12 +83,13 @@ def run(args: argparse.Namespace) -> int:
         fit_depth=args.fit_depth, arch=args.arch, seed=args.seed, max_epochs=args.max_epochs,
         max_steps=args.max_steps, max_seconds=args.max_seconds,
         max_cpu_seconds=args.max_cpu_seconds, batch_size=args.batch_size, lr=args.lr,
-        patience=args.patience, device=args.device, threads=args.threads, test_store=args.test_data,
+        patience=args.patience, device=args.device, threads=args.threads, devices=args.devices,
+        test_store=args.test_data,
         arch_options=_overrides(args.arch_option, "--arch-option"),
     )
     values.update(_overrides(args.set))
     config = TrainConfig.from_dict(values, source="scaling train")
     result = run_training(config, args.out, progress=show_live_progress(args.quiet))
-    if not args.quiet:
+    if not args.quiet and _is_main_rank():
         print(json.dumps(result, indent=2))
     return 0 if result["status"] == "done" else 1

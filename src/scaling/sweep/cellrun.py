@@ -78,6 +78,18 @@ def run_cell(run_dir: str | os.PathLike, cell_id: str, *, device: str = "cpu", t
             return "failed"
 
 
+def train_rank(run_dir: str | os.PathLike, cell_id: str, *, device: str = "cpu", threads: int | None = None) -> str:
+    """Rank 1..K-1 of a data-parallel cell launched as K SLURM tasks: train with rank 0, which alone holds the cell's
+    lock and writes its state and files (scaling.train.distributed)."""
+    from scaling.train import run_training
+
+    folder = RunFolder(run_dir)
+    cell = folder.read_cell(cell_id)
+    test_store = test_store_path(folder) if cell.shared["dataset"].get("test_path") else None
+    result = run_training(train_config(cell, store_path(folder), device, threads, test_store), folder.cell_dir(cell_id))
+    return result.get("status", "failed")
+
+
 def _run_locked(folder: RunFolder, cell_id: str, cell_dir: Path, device: str, threads: int | None,
                 job_id: str | None) -> str:
     from scaling.train import run_training

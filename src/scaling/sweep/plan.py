@@ -196,10 +196,12 @@ def _timings(full, single, batch, eval_full, eval_single, m, save) -> tuple[Timi
 def _probe(spec: SweepSpec, cell: Cell, sample: _Sample, device: str, threads: int, scratch: Path) -> Probe:
     """Build the cell's model (arch, its options, params) and time real training steps, validation and checkpoint
     writes."""
+    import numpy as np
     import torch
 
     from scaling.errors import InputError
     from scaling.train import TrainConfig
+    from scaling.train.batches import step_batch
     from scaling.train.compute import current_rss_mb, peak_cuda_mb, peak_rss_mb, reset_peak_memory
     from scaling.train.data import RunData, StoreSet
     from scaling.train.loop import Run, evaluate
@@ -225,9 +227,15 @@ def _probe(spec: SweepSpec, cell: Cell, sample: _Sample, device: str, threads: i
         start = next(cursor) * size
         return [(start + k) % n for k in range(size)]
 
-    run.train_step(positions(batch))  # warm-up: first-call allocations and dispatch caches
-    full = _mean_time(lambda: run.train_step(positions(batch)), TIMED_STEPS)
-    single = _mean_time(lambda: run.train_step(positions(1)), TIMED_STEPS)
+    def train_step(size: int) -> None:
+        """One step with its batch assembly; on a GPU waited for (the step itself reads nothing back)."""
+        run.train_step(step_batch(run.train_set, np.asarray(positions(size)), run.world))
+        if run.device.type == "cuda":
+            torch.cuda.synchronize(run.device)
+
+    train_step(batch)  # warm-up: first-call allocations and dispatch caches
+    full = _mean_time(lambda: train_step(batch), TIMED_STEPS)
+    single = _mean_time(lambda: train_step(1), TIMED_STEPS)
     m = min(eval_batch, n)
     eval_set = StoreSet(sample.store, sample.indices[:m])
     one = StoreSet(sample.store, sample.indices[:1])

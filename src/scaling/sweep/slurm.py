@@ -16,7 +16,7 @@ import submitit
 
 from scaling.atomic import atomic_write_json
 from scaling.errors import InputError
-from scaling.sweep.cellrun import run_cell
+from scaling.sweep.cellrun import run_cell, train_rank
 from scaling.sweep.plan import cell_cost
 from scaling.sweep.runfolder import RunFolder, read_json
 from scaling.sweep.spec import SlurmExecutorSpec
@@ -35,8 +35,14 @@ class CellBatch(submitit.helpers.Checkpointable):
 
     def __call__(self, cell_ids: list[str]) -> dict[str, str]:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-        job_id = submitit.JobEnvironment().job_id
-        return {cell_id: run_cell(self.run_dir, cell_id, device=self.device, threads=self.threads, job_id=job_id)
+        environment = submitit.JobEnvironment()
+        if environment.num_tasks > 1:  # a data-parallel cell: one task per rank (scaling.train.distributed)
+            submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
+            if environment.global_rank > 0:
+                return {cell_id: train_rank(self.run_dir, cell_id, device=self.device, threads=self.threads)
+                        for cell_id in cell_ids}
+        return {cell_id: run_cell(self.run_dir, cell_id, device=self.device, threads=self.threads,
+                                  job_id=environment.job_id)
                 for cell_id in cell_ids}
 
     def checkpoint(self, cell_ids: list[str]):
@@ -66,6 +72,12 @@ def submit_slurm(folder: RunFolder, cell_ids: list[str], settings: SlurmExecutor
         "slurm_signal_delay_s": settings.signal_delay_s,
         "slurm_additional_parameters": dict(settings.extra_sbatch),
     }
+    devices = int(folder.load_spec().training.get("devices", 1))
+    if devices % settings.nodes:
+        raise InputError(f"executor.slurm.nodes={settings.nodes}: training.devices={devices} must be a multiple")
+    if devices > 1:  # one task per rank; rank 0 also runs the cell's bookkeeping
+        parameters["nodes"] = settings.nodes
+        parameters["tasks_per_node"] = devices // settings.nodes
     if settings.gpus:
         parameters["gpus_per_node"] = settings.gpus
     if settings.memory_gb is not None:

@@ -187,6 +187,7 @@ class SlurmExecutorSpec(_Strict):
     time_min: Annotated[int, Field(gt=0)] = 60
     array_parallelism: Annotated[int, Field(gt=0)] = 64
     cells_per_job: Annotated[int, Field(gt=0)] = 1
+    nodes: Annotated[int, Field(gt=0)] = 1  # nodes per job: a cell's `training.devices` tasks are spread over them
     max_requeues: Annotated[int, Field(ge=0)] = 5
     signal_delay_s: Annotated[int, Field(ge=0)] = 120
     extra_sbatch: dict[str, str | int | float | bool] = Field(default_factory=dict)

@@ -63,6 +63,9 @@ class TrainConfig:
     checkpoint_every_steps: int = 200
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = None  # torch CPU threads (None = torch's default)
+    devices: int = 1  # data-parallel processes (torch.distributed); the global batch stays batch_size
+    prefetch: int = 2  # batches assembled ahead by a background thread (0 = assembled in the step)
+    data_on_device: bool = False  # hold the training subset on the device, gather each batch there (when it fits)
 
     def __post_init__(self):
         self.validate()
@@ -94,6 +97,12 @@ class TrainConfig:
                      "threebody_cutoff", "plateau_factor"):
             if getattr(self, name) <= 0:
                 bad(name, "must be positive")
+        if self.devices <= 0:
+            bad("devices", "must be positive")
+        if self.devices > self.batch_size:
+            bad("devices", f"must be at most batch_size ({self.batch_size}): each process takes a share of a batch")
+        if self.prefetch < 0:
+            bad("prefetch", "must be >= 0")
         for name in ("seed", "split_seed", "subset_seed", "plateau_patience", "min_lr_ratio"):
             value = getattr(self, name)
             if value is not None and value < 0:

@@ -16,7 +16,10 @@ from typing import Any
 from scaling.errors import InputError
 from scaling.train.config import TrainConfig
 
-EXECUTION_FIELDS = frozenset({"device", "threads", "checkpoint_every_steps"})
+# `devices` is not here: a K-process run equals the 1-process run to float tolerance, not bitwise, so a run folder
+# made with one K is not resumed with another. `prefetch` and `data_on_device`
+# only decide when and where the same batches are assembled.
+EXECUTION_FIELDS = frozenset({"device", "threads", "checkpoint_every_steps", "prefetch", "data_on_device"})
 STORE_FIELDS = ("store", "test_store")
 CONFIG_FILE = "config.json"
 DATA_KEY = "data_identity"  # config.json's one key beside the TrainConfig fields

@@ -29,6 +29,30 @@ def _penalty(error: Tensor, settings: LossSettings) -> Tensor:
     return (error**2).sum()
 
 
+@dataclass(frozen=True)
+class LabelCounts:
+    """How many labels a batch holds (host integers, known before the batch reaches the device): the loss divides
+    by them, so a shard of a global batch divides by the global batch's counts."""
+
+    structures: int
+    force_components: int
+    stress_components: int
+
+    @classmethod
+    def of(cls, batch) -> "LabelCounts":
+        """Counts of a batch (read on the host before it is moved: no device synchronisation)."""
+        with_stress = int(batch.has_stress.sum()) if batch.stress is not None else 0
+        return cls(int(batch.num_graphs), 3 * int(batch.pos.shape[0]), 9 * with_stress)
+
+    def __add__(self, other: "LabelCounts") -> "LabelCounts":
+        return LabelCounts(self.structures + other.structures, self.force_components + other.force_components,
+                           self.stress_components + other.stress_components)
+
+
+NO_LABELS = LabelCounts(0, 0, 0)
+SUMS = ("energy_penalty", "force_penalty", "stress_penalty", "energy_abs", "force_abs", "stress_abs")
+
+
 @dataclass
 class ErrorSums:
     """Sums over a set of the loss terms and absolute errors, so a whole set's loss and MAEs are exact."""
@@ -43,16 +67,14 @@ class ErrorSums:
     n_force_components: int = 0
     n_stress_components: int = 0
 
-    def add(self, terms: dict[str, Tensor], counts: dict[str, int], abs_errors: dict[str, float]) -> None:
-        self.energy_penalty += float(terms["energy"].detach())
-        self.force_penalty += float(terms["forces"].detach())
-        self.stress_penalty += float(terms["stress"].detach())
-        self.energy_abs += abs_errors["energy"]
-        self.force_abs += abs_errors["forces"]
-        self.stress_abs += abs_errors["stress"]
-        self.n_structures += counts["energy"]
-        self.n_force_components += counts["forces"]
-        self.n_stress_components += counts["stress"]
+    def add(self, sums: Tensor, counts: LabelCounts) -> None:
+        """Add a vector of the SUMS (batch_terms' second value, or a running total of them) and its counts; the
+        one place the sums are read back from the device."""
+        for name, value in zip(SUMS, sums.detach().double().cpu().tolist()):
+            setattr(self, name, getattr(self, name) + value)
+        self.n_structures += counts.structures
+        self.n_force_components += counts.force_components
+        self.n_stress_components += counts.stress_components
 
     def loss(self, settings: LossSettings) -> float:
         return combine(
@@ -78,31 +100,33 @@ def combine(energy, forces, stress, n_energy, n_forces, n_stress, settings: Loss
     return total
 
 
-def batch_terms(prediction: Prediction, batch, settings: LossSettings):
-    """(summed penalties, label counts, summed absolute errors) of one batch; penalties keep the autograd graph."""
-    n_atoms = torch.bincount(batch.batch, minlength=batch.num_graphs).to(prediction.energy.dtype)
+def batch_terms(prediction: Prediction, batch, settings: LossSettings) -> tuple[dict[str, Tensor], Tensor]:
+    """(summed penalties, which keep the autograd graph; the vector of SUMS, detached) of one batch. Nothing here
+    reads a value back from the device: unlabelled stresses are masked by multiplication, not by indexing."""
+    n_atoms = torch.diff(batch.ptr).to(prediction.energy.dtype)
     energy_error = (prediction.energy - batch.energy) / n_atoms
-    terms = {"energy": _penalty(energy_error, settings)}
-    counts = {"energy": batch.num_graphs, "forces": 0, "stress": 0}
-    abs_errors = {"energy": float(energy_error.detach().abs().sum()), "forces": 0.0, "stress": 0.0}
     zero = prediction.energy.new_zeros(())
-    terms["forces"], terms["stress"] = zero, zero
+    terms = {"energy": _penalty(energy_error, settings), "forces": zero, "stress": zero}
+    abs_errors = [energy_error.detach().abs().sum(), zero, zero]
     if prediction.forces is not None:
         force_error = prediction.forces - batch.forces
         terms["forces"] = _penalty(force_error, settings)
-        counts["forces"] = force_error.numel()
-        abs_errors["forces"] = float(force_error.detach().abs().sum())
-    if prediction.stress is not None and bool(batch.has_stress.any()):
-        stress_error = (prediction.stress - batch.stress)[batch.has_stress]
+        abs_errors[1] = force_error.detach().abs().sum()
+    if prediction.stress is not None:
+        stress_error = (prediction.stress - batch.stress) * batch.has_stress.view(-1, 1, 1)
         terms["stress"] = _penalty(stress_error, settings)
-        counts["stress"] = stress_error.numel()
-        abs_errors["stress"] = float(stress_error.detach().abs().sum())
-    return terms, counts, abs_errors
+        abs_errors[2] = stress_error.detach().abs().sum()
+    sums = torch.stack([terms["energy"].detach(), terms["forces"].detach(), terms["stress"].detach(), *abs_errors])
+    return terms, sums
 
 
-def batch_loss(prediction: Prediction, batch, settings: LossSettings) -> tuple[Tensor, dict, dict, dict]:
-    """The differentiable loss of one batch (weighted means over its labels), with its terms for bookkeeping."""
-    terms, counts, abs_errors = batch_terms(prediction, batch, settings)
+def batch_loss(prediction: Prediction, batch, settings: LossSettings, normaliser: LabelCounts | None = None
+               ) -> tuple[Tensor, Tensor]:
+    """The differentiable loss of one batch, weighted means over `normaliser`'s labels (default: the batch's own;
+    a data-parallel shard passes its global batch's, so the shards' losses sum to the global batch's loss), and
+    the batch's vector of SUMS for bookkeeping."""
+    terms, sums = batch_terms(prediction, batch, settings)
+    counts = normaliser or LabelCounts.of(batch)
     loss = combine(terms["energy"], terms["forces"], terms["stress"],
-                   counts["energy"], counts["forces"], counts["stress"], settings)
-    return loss, terms, counts, abs_errors
+                   counts.structures, counts.force_components, counts.stress_components, settings)
+    return loss, sums
