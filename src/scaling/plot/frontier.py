@@ -12,6 +12,7 @@ import numpy as np
 
 from scaling.plot import style
 from scaling.plot.data import group_label
+from scaling.plot.figures import _compact_log_axis
 
 _N_COLOUR, _D_COLOUR = "#CC79A7", "#009E73"
 
@@ -67,6 +68,8 @@ def _isoflop_panel(ax, entry: dict, columns: dict) -> None:
                     ms=5, mec="black", mew=0.5, zorder=4)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    n_all = np.concatenate([b["n"] for b in drawn])
+    _compact_log_axis(ax.xaxis, n_all.min(), n_all.max())
     ax.legend(fontsize=5.5, loc="best", title=f"compute bin ({_cost_text(entry)})", title_fontsize=5.5, ncol=2)
 
 
