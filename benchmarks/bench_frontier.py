@@ -50,7 +50,8 @@ def main() -> None:
                                 settings=Fit2DSettings(bootstrap=args.bootstrap, seed=seed))
                     seconds["6ND+bootstrap"] += time.perf_counter() - began
                     began = time.perf_counter()
-                    fit2d_table(path, "n_params", "train_size", "val_loss", settings=Fit2DSettings(compute="train_flops"))
+                    fit2d_table(path, "n_params", "train_size", "val_loss",
+                                settings=Fit2DSettings(compute="train_flops"))
                     seconds["compute, no bootstrap"] += time.perf_counter() - began
                 optimal = entry["compute_optimal"]
                 if optimal is None:

@@ -207,7 +207,7 @@ def test_the_probe_samples_the_pool_preflight_read_and_builds_the_same_graphs(tm
     the pool's first 48 with the same graphs (edges, hence FLOPs) and energies as the generated sample."""
     import numpy as np
 
-    import scaling.data.emt as emt
+    from scaling.data import emt
     from scaling.sweep import parse_spec
     from scaling.sweep.plan import _sample
     from scaling.sweep.preflight import check_spec
@@ -234,7 +234,7 @@ def test_sweep_run_saves_its_plan_and_the_benchmark_compares_it_with_the_run(tmp
     import sys
     from pathlib import Path
 
-    import scaling.data.emt as emt
+    from scaling.data import emt
     from scaling.cli import main
 
     sizes, generate = [], emt.generate

@@ -19,7 +19,8 @@ import numpy as np
 from scaling.analysis import derived
 from scaling.analysis.checks import check_curve
 from scaling.analysis.fitting import FitResult, fit
-from scaling.analysis.frontier import Compute, cost_draws, cost_record, curve_compute, frontier, isoflop, point_compute
+from scaling.analysis.frontier import (Compute, cost_draws, cost_record, curve_compute, frontier, isoflop,
+                                       point_compute)
 from scaling.analysis.laws import get_law, law_names
 from scaling.analysis.laws2d import Law2D
 from scaling.analysis.record import common_fields, document, finite, log_interval
@@ -87,7 +88,9 @@ def fit2d_table(
                     for curve, points in zip(groups, by_group.values())]
     fits = [fit_surface(curve, settings, progress, m) for curve, m in zip(groups, measured)]
     settings_record = {**asdict(settings), "huber_reduction": "sum"}
-    columns = {"n": n, "d": d, "y": y, "group": list(group), **({"compute": settings.compute} if settings.compute else {})}
+    columns = {"n": n, "d": d, "y": y, "group": list(group)}
+    if settings.compute:
+        columns["compute"] = settings.compute
     return document("fit2d", str(path), columns, where, settings_record,
                     left_out, fits)
 
