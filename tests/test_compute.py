@@ -200,3 +200,64 @@ def test_a_collected_sweep_has_compute_columns_plans_as_done_and_fits_on_train_f
                  "--json", str(out)]) == 0
     fit = json.loads(out.read_text())["fits"][0]
     assert fit["n_points"] == 3 and math.isfinite(fit["rmsle"])
+
+
+def test_the_probe_samples_the_pool_preflight_read_and_builds_the_same_graphs(tmp_path, monkeypatch):
+    """`sweep run` hands the planner preflight's pool: no second EMT generation, and the probe's 48 structures are
+    the pool's first 48 with the same graphs (edges, hence FLOPs) and energies as the generated sample."""
+    import numpy as np
+
+    from scaling.data import emt
+    from scaling.sweep import parse_spec
+    from scaling.sweep.plan import _sample
+    from scaling.sweep.preflight import check_spec
+    from scaling.sweep.runfolder import RunFolder
+
+    spec = parse_spec(TINY)
+    pool = check_spec(spec, "tiny").pool.structures
+    own = _sample(spec, RunFolder(tmp_path / "none"), tmp_path / "a")
+    generated = []
+    monkeypatch.setattr(emt, "generate", lambda *a, **k: generated.append(a) or [])
+    shared = _sample(spec, RunFolder(tmp_path / "none"), tmp_path / "b", pool)
+    assert generated == []  # the pool was used, nothing generated again
+    assert len(shared.store) == len(own.store) == 48 and shared.n_pool == own.n_pool == 60
+    assert (shared.elements, shared.cutoff, shared.n_val, shared.source) == (own.elements, own.cutoff, own.n_val,
+                                                                             own.source)
+    np.testing.assert_array_equal(shared.store.edge_ptr, own.store.edge_ptr)
+    np.testing.assert_array_equal(shared.store.energy, own.store.energy)
+
+
+def test_sweep_run_saves_its_plan_and_the_benchmark_compares_it_with_the_run(tmp_path, capsys, monkeypatch):
+    """RUN_DIR/plan.json is the plan `sweep run` printed, made on preflight's pool (no 48-structure sample generated
+    apart); bench_planner.py --run-dir compares it with each cell's result.json."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from scaling.data import emt
+    from scaling.cli import main
+
+    sizes, generate = [], emt.generate
+    monkeypatch.setattr(emt, "generate", lambda n, *a, **k: sizes.append(n) or generate(n, *a, **k))
+
+    settings = {**TINY, "axes": {**TINY["axes"], "train_size": [8, 16], "params": [560]},
+                "training": {**TINY["training"], "max_epochs": 1}}
+    spec_path, run_dir = tmp_path / "tiny.yaml", tmp_path / "run"
+    spec_path.write_text(json.dumps(settings))
+    assert main(["sweep", "run", str(spec_path), "--out", str(run_dir), "--executor", "inline"]) == 0
+    assert 48 not in sizes
+    printed = [line for line in capsys.readouterr().err.splitlines() if line.startswith("plan:")]
+    saved = json.loads((run_dir / "plan.json").read_text())
+    from scaling.sweep.plan import Plan, summary_line
+
+    assert printed == [summary_line(Plan(**{k: v for k, v in saved.items() if k != "planned_at"}))]
+    assert [c["status"] for c in saved["cells"]] == ["todo", "todo"] and saved["data"].startswith("the first 48")
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_planner.py"), "--run-dir", str(run_dir)],
+                         capture_output=True, text=True, check=True).stdout
+    assert "wall (train_seconds): 2 cells, median ratio" in out and "CPU (device_seconds): 2 cells" in out
+    results = {p.parent.name: json.loads(p.read_text()) for p in run_dir.glob("cells/*/result.json")}
+    for cell in saved["cells"]:
+        measured = results[cell["cell_id"]]["train_seconds"]
+        ratio = max(cell["train_seconds"] / measured, measured / cell["train_seconds"])
+        assert f"{ratio:5.2f}" in out.split(cell["cell_id"][:34])[1].splitlines()[0]

@@ -34,6 +34,8 @@ def test_demo_writes_table_fits_and_figures(tmp_path):
                          capture_output=True, text=True, timeout=1500, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stderr.count(f"{out}/") >= 2  # the folder is named at the start and at the end
+    plan = json.loads((out / ".work" / "run" / "plan.json").read_text())  # for bench_planner.py --run-dir
+    assert len(plan["cells"]) == 20 and "scaling demo: plan: 20 cells to train" in run.stderr
     table = pd.read_csv(out / "results.csv")
     assert len(table) == 20 and (table["status"] == "done").all()
     fits = json.loads((out / "fit_data.json").read_text())["fits"]

@@ -66,7 +66,7 @@ def test_plot_option_writes_all_figures(tmp_path):
     assert main(["-q", "fit2d", str(table), "--n", "n_params", "--d", "train_size", "--y", "val_loss",
                  "--law", "hoffmann-broken", "--plot", str(plot)]) == 0
     names = sorted(p.name for p in plot.parent.iterdir())
-    stems = ["surface", "surface_data", "surface_exponents", "surface_params", "surface_residuals"]
+    stems = ["surface", "surface_data", "surface_exponents", "surface_frontier", "surface_params", "surface_residuals"]
     assert names == sorted(f"{s}.{ext}" for s in stems for ext in ("pdf", "png"))
     assert (plot.parent / "surface.pdf").read_bytes().startswith(b"%PDF")
 

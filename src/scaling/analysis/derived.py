@@ -1,11 +1,13 @@
 """Quantities derived from a fitted two-axis law L(N, D): the crossover line, local exponents on a grid, and the
-compute-optimal allocation for a compute budget C = 6 N D.
+compute-optimal allocation for a compute budget C = 6 N D or a fitted power law C = c N^a D^b.
 
 Every function takes theta with an optional leading batch axis ([..., P]), so the same call turns a bootstrap's
 replicates into intervals.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -64,45 +66,74 @@ def local_exponents(law: Law2D, theta: np.ndarray, n: np.ndarray, d: np.ndarray,
     return slope_d, slope_n
 
 
-def compute_optimal(law: Law2D, theta: np.ndarray, compute: np.ndarray) -> dict[str, np.ndarray]:
-    """N_opt(C), D_opt(C) = C / (6 N_opt) and L_opt(C) minimising L(N, C/(6N)) for each budget C.
+@dataclass(frozen=True)
+class CostModel:
+    """Training compute as a power law of N and D, C = c N^a D^b: 6 N D (c=6, a=b=1) unless fitted to measured
+    compute (scaling.analysis.frontier.fit_cost_model)."""
 
-    For `chinchilla` the closed form of Hoffmann et al. (Appendix D) is used: N_opt = G (C/6)^a,
-    D_opt = G^-1 (C/6)^b with a = beta/(alpha+beta), b = alpha/(alpha+beta), G = (alpha A / (beta B))^(1/(alpha+beta)).
-    Other laws are minimised numerically on a ln N grid (12 decades around sqrt(C/6)) refined by a parabola, with
-    a and b the least-squares slopes of ln N_opt and ln D_opt against ln C. theta is one vector [P].
+    c: float = FLOPS_PER_PARAM_TOKEN
+    a: float = 1.0
+    b: float = 1.0
+
+    def d_of(self, n: np.ndarray, compute: np.ndarray) -> np.ndarray:
+        """D that spends `compute` at N: (C / (c N^a))^(1/b)."""
+        return (np.asarray(compute, dtype=float) / self.c / np.asarray(n, dtype=float) ** self.a) ** (1.0 / self.b)
+
+
+ASSUMED_COST = CostModel()
+
+
+def compute_optimal(law: Law2D, theta: np.ndarray, compute: np.ndarray,
+                    cost: CostModel = ASSUMED_COST) -> dict[str, np.ndarray]:
+    """N_opt(C), D_opt(C) and L_opt(C) minimising L(N, D) on the budget line cost(N, D) = C, for each budget C.
+
+    For `chinchilla` the closed form of Hoffmann et al. (Appendix D), for the cost C = c N^a' D^b' (6 N D by
+    default): N_opt = G (C/c)^a, D_opt = (C / (c N_opt^a'))^(1/b') with a = beta/(alpha b' + beta a'),
+    b = alpha/(alpha b' + beta a') and G = (alpha A b' / (beta B a'))^(b'/(alpha b' + beta a')) (for 6 N D:
+    a = beta/(alpha+beta), G = (alpha A / (beta B))^(1/(alpha+beta))). theta may carry a batch axis [..., P] then
+    (bootstrap replicates: results [..., len(C)]). Other laws are minimised numerically on a ln N grid (12 decades
+    around the 6ND-balanced N) refined by a parabola, with a and b the least-squares slopes of ln N_opt and ln D_opt
+    against ln C; theta is one vector [P] there.
     """
     theta = np.asarray(theta, dtype=float)
     compute = np.asarray(compute, dtype=float)
-    half = compute / FLOPS_PER_PARAM_TOKEN
+    half = compute / cost.c
     if isinstance(law, Chinchilla):
-        a_exp, b_exp, g = chinchilla_allocation(theta)
+        a_exp, b_exp, g = chinchilla_allocation(theta, cost)
+        a_exp, b_exp, g = (np.asarray(v)[..., None] if np.ndim(v) else v for v in (a_exp, b_exp, g))
         n_opt = g * half**a_exp
     else:
-        n_opt = np.array([_argmin_n(law, theta, c) for c in compute])
+        n_opt = np.array([_argmin_n(law, theta, c, cost) for c in compute])
         a_exp = b_exp = g = None
-    d_opt = half / n_opt
-    loss = law.evaluate(np.stack([n_opt, d_opt], axis=1), theta)
+    d_opt = (half / n_opt**cost.a) ** (1.0 / cost.b)
+    if theta.ndim == 1:
+        loss = law.evaluate(np.stack([n_opt, d_opt], axis=1), theta)
+    else:
+        loss = np.array([law.evaluate(np.stack([n, d], axis=1), t) for n, d, t in zip(n_opt, d_opt, theta)])
     if a_exp is None:
         a_exp = float(np.polyfit(np.log(compute), np.log(n_opt), 1)[0]) if len(compute) > 1 else float("nan")
-        b_exp = 1.0 - a_exp
+        b_exp = (1.0 - cost.a * a_exp) / cost.b
+    else:
+        a_exp, b_exp, g = (np.asarray(v)[..., 0] if np.ndim(v) else v for v in (a_exp, b_exp, g))
     return {"C": compute, "n_opt": n_opt, "d_opt": d_opt, "loss_opt": loss, "a": a_exp, "b": b_exp, "G": g}
 
 
-def chinchilla_allocation(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(a, b, G) of Hoffmann et al.'s closed form, vectorised over theta[..., 5] = (E, A, B, alpha, beta)."""
+def chinchilla_allocation(theta: np.ndarray, cost: CostModel = ASSUMED_COST) -> tuple[np.ndarray, np.ndarray,
+                                                                                         np.ndarray]:
+    """(a, b, G) of Hoffmann et al.'s closed form for the cost C = c N^a' D^b', vectorised over
+    theta[..., 5] = (E, A, B, alpha, beta): N_opt = G (C/c)^a, D_opt ~ C^b."""
     theta = np.asarray(theta, dtype=float)
     big_a, big_b, alpha, beta = theta[..., 1], theta[..., 2], theta[..., 3], theta[..., 4]
-    total = alpha + beta
-    g = (alpha * big_a / (beta * big_b)) ** (1.0 / total)
+    total = alpha * cost.b + beta * cost.a
+    g = (alpha * big_a * cost.b / (beta * big_b * cost.a)) ** (cost.b / total)
     return beta / total, alpha / total, g
 
 
-def _argmin_n(law: Law2D, theta: np.ndarray, compute: float, points: int = 801) -> float:
-    half = compute / FLOPS_PER_PARAM_TOKEN
-    centre = 0.5 * np.log(half)
+def _argmin_n(law: Law2D, theta: np.ndarray, compute: float, cost: CostModel = ASSUMED_COST,
+              points: int = 801) -> float:
+    centre = 0.5 * np.log(compute / FLOPS_PER_PARAM_TOKEN)
     log_n = np.linspace(centre - 6 * np.log(10), centre + 6 * np.log(10), points)
-    x = np.stack([np.exp(log_n), half / np.exp(log_n)], axis=1)
+    x = np.stack([np.exp(log_n), cost.d_of(np.exp(log_n), compute)], axis=1)
     values = law.log_evaluate(x, theta)
     i = int(np.clip(np.nanargmin(values), 1, points - 2))
     y0, y1, y2 = values[i - 1 : i + 2]

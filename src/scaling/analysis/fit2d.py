@@ -19,11 +19,25 @@ import numpy as np
 from scaling.analysis import derived
 from scaling.analysis.checks import check_curve
 from scaling.analysis.fitting import FitResult, fit
+from scaling.analysis.frontier import (
+    Compute,
+    cost_draws,
+    cost_record,
+    curve_compute,
+    frontier,
+    isoflop,
+    point_compute,
+)
 from scaling.analysis.laws import get_law, law_names
-from scaling.analysis.laws2d import AdditiveLaw2D, Chinchilla, Law2D
+from scaling.analysis.laws2d import AdditiveLaw2D, Law2D
 from scaling.analysis.record import common_fields, document, finite, log_interval
 from scaling.analysis.table import Curve, curves, read_fit_table
-from scaling.analysis.uncertainty import BootstrapResult, _interval, bootstrap, check_replicates
+from scaling.analysis.uncertainty import (
+    BootstrapResult,
+    _interval,
+    bootstrap,
+    check_replicates,
+)
 from scaling.errors import InputError
 
 GRID_POINTS = 9
@@ -46,6 +60,7 @@ class Fit2DSettings:
     seed: int = 0
     n_starts: int = 24
     bootstrap_method: str = "auto"
+    compute: str | None = None  # a column of measured training compute: the frontier's cost model is fitted to it
 
     def check(self) -> None:
         """Every setting on its own, before any file is read (InputError naming the flag and value)."""
@@ -78,14 +93,24 @@ def fit2d_table(
         if len(curve.y) <= len(law.param_names):
             raise InputError(f"{table.path}: {curve.label}: {len(curve.y)} distinct ({n}, {d}) points, law "
                              f"{settings.law!r} needs more than {len(law.param_names)}")
-    fits = [fit_surface(curve, settings, progress) for curve in groups]
+    measured = [None] * len(groups)
+    if settings.compute is not None:
+        by_group = point_compute(table, settings.compute, n, d, list(group))
+        measured = [np.array([points[tuple(map(float, x))] for x in curve.x])
+                    for curve, points in zip(groups, by_group.values())]
+    fits = [fit_surface(curve, settings, progress, m) for curve, m in zip(groups, measured)]
     settings_record = {**asdict(settings), "huber_reduction": "sum"}
-    return document("fit2d", str(path), {"n": n, "d": d, "y": y, "group": list(group)}, where, settings_record,
+    columns = {"n": n, "d": d, "y": y, "group": list(group)}
+    if settings.compute:
+        columns["compute"] = settings.compute
+    return document("fit2d", str(path), columns, where, settings_record,
                     left_out, fits)
 
 
-def fit_surface(curve: Curve, settings: Fit2DSettings, progress: Callable[[int], None] | None = None) -> dict:
-    """Fit one group's points and return its JSON entry (docs/analysis.md `fit` fields plus the two-axis quantities)."""
+def fit_surface(curve: Curve, settings: Fit2DSettings, progress: Callable[[int], None] | None = None,
+                measured: np.ndarray | None = None) -> dict:
+    """Fit one group's points and return its JSON entry (docs/analysis.md `fit` fields plus the two-axis quantities);
+    `measured`: the points' compute from `settings.compute` (None: C = 6 N D is assumed)."""
     law: Law2D = get_law(settings.law)
     sigma = curve.y_std if settings.weights == "seed-std" else None
     result = fit(law, curve.x, curve.y, sigma=sigma, space=settings.space, loss=settings.loss,
@@ -94,10 +119,11 @@ def fit_surface(curve: Curve, settings: Fit2DSettings, progress: Callable[[int],
     if settings.bootstrap > 0:
         boot = bootstrap(result, curve, n_boot=settings.bootstrap, seed=settings.seed, sigma=sigma, progress=progress,
                          method=settings.bootstrap_method)
-    return _record(curve, result, boot)
+    compute = curve_compute(curve.x[:, 0], curve.x[:, 1], measured, settings.compute)
+    return _record(curve, result, boot, compute, settings.seed)
 
 
-def _record(curve: Curve, result: FitResult, boot: BootstrapResult | None) -> dict:
+def _record(curve: Curve, result: FitResult, boot: BootstrapResult | None, compute: Compute, seed: int) -> dict:
     law: Law2D = result.law
     theta = result.theta
     samples = boot.samples if boot is not None else None
@@ -112,7 +138,10 @@ def _record(curve: Curve, result: FitResult, boot: BootstrapResult | None) -> di
                             if boot else None)
     entry["bootstrap"] = _bootstrap_summary(law, boot) if boot else None
     entry["converged"] = bool(result.converged)
-    entry.update(derived_quantities(law, theta, curve, samples, boot.widening if boot else 1.0))
+    entry.update(derived_quantities(law, theta, curve, samples, boot.widening if boot else 1.0, compute,
+                                    _draws(curve, boot, seed)))
+    entry["cost_model"] = cost_record(compute)
+    entry["isoflop"] = isoflop(curve.x, curve.y, compute.values)
     entry["points"] = [
         {"n": float(x[0]), "d": float(x[1]), "y": float(y), "std": float(s), "n_seeds": int(m)}
         for x, y, s, m in zip(curve.x, curve.y, curve.y_std, curve.n_seeds)
@@ -152,10 +181,16 @@ def _break_resolved(entry: dict) -> bool:
     return any(v < lo for v in d_values) and any(v > hi for v in d_values)
 
 
+def _draws(curve: Curve, boot: BootstrapResult | None, seed: int) -> np.ndarray | None:
+    """The point indices each replicate's cost model is refitted on (the surface's own with pairs)."""
+    return cost_draws(len(curve.y), boot.n_valid, seed, boot.draws) if boot is not None else None
+
+
 def derived_quantities(law: Law2D, theta: np.ndarray, curve: Curve, samples: np.ndarray | None,
-                       widening: float = 1.0) -> dict:
+                       widening: float = 1.0, compute: Compute | None = None, draws: np.ndarray | None = None) -> dict:
     """The crossover line, local exponents on a grid, the data exponent per N and, for additive
-    (Chinchilla-type) laws, the compute-optimal frontier; intervals from bootstrap `samples` when given."""
+    (Chinchilla-type) laws, the compute-optimal frontier on `compute`'s cost model (6 N D when None), with
+    bootstrap bands; intervals from bootstrap `samples` when given."""
     n_data, d_data = curve.x[:, 0], curve.x[:, 1]
     n_grid = np.geomspace(n_data.min(), n_data.max(), GRID_POINTS)
     d_grid = np.geomspace(d_data.min(), d_data.max(), GRID_POINTS)
@@ -197,20 +232,9 @@ def derived_quantities(law: Law2D, theta: np.ndarray, curve: Curve, samples: np.
         "compute_optimal": None,
     }
     if isinstance(law, AdditiveLaw2D):  # a compute-optimal frontier exists where the two terms add
-        budgets = 6.0 * n_data * d_data
-        compute = np.geomspace(budgets.min(), budgets.max(), GRID_POINTS)
-        frontier = derived.compute_optimal(law, theta, compute)
-        optimal = {
-            "flops_per_param_token": derived.FLOPS_PER_PARAM_TOKEN,
-            "C": compute.tolist(), "n_opt": frontier["n_opt"].tolist(), "d_opt": frontier["d_opt"].tolist(),
-            "loss_opt": frontier["loss_opt"].tolist(), "a": float(frontier["a"]), "b": float(frontier["b"]),
-            "G": finite(frontier["G"]),
-        }
-        if samples is not None and isinstance(law, Chinchilla):  # the closed form, per replicate
-            a_s, b_s, _ = derived.chinchilla_allocation(samples)
-            optimal["a_ci95"] = _ci(optimal["a"], a_s, False, widening)
-            optimal["b_ci95"] = _ci(optimal["b"], b_s, False, widening)
-        out["compute_optimal"] = optimal
+        compute = compute or curve_compute(n_data, d_data, None, None)
+        out["compute_optimal"] = frontier(law, theta, curve.x, compute, samples, draws,
+                                          lambda estimate, values, log: _ci(estimate, values, log, widening))
     return out
 
 

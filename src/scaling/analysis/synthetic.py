@@ -1,4 +1,5 @@
-"""Random broken power laws with seed noise and known truth, for checking parameter recovery and interval coverage.
+"""Random broken power laws with seed noise and known truth, for checking parameter recovery and interval coverage;
+and Chinchilla grids with measured compute (`chinchilla_grid`), for checking the compute-optimal frontier.
 
 The family is the issue's acceptance family: first exponent 0.05-0.5, second larger by 0.15-0.6, sharpness
 0.1-1, the break inside the middle 60% of the log x range, 7-12 x values over 2-4 decades, 3 seeds with 1-3%
@@ -51,5 +52,40 @@ def write_table(curves: list[SyntheticCurve], path) -> None:
     for i, curve in enumerate(curves):
         for x, values in zip(curve.x, curve.seeds):
             lines += [f"{i},{x:.10g},{s},{v:.10g}" for s, v in enumerate(values)]
+    with open(path, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+
+
+@dataclass
+class SyntheticGrid:
+    """A Chinchilla surface L = E + A/N^alpha + B/D^beta sampled on an N x D grid with seed noise, and a measured
+    compute c N^a D^b per cell with its own noise: the known truth behind a compute-optimal frontier."""
+
+    n: np.ndarray  # [cells]
+    d: np.ndarray  # [cells]
+    seeds: np.ndarray  # [cells, n_seeds] losses
+    compute: np.ndarray  # [cells, n_seeds] measured compute
+    theta: np.ndarray  # (E, A, B, alpha, beta)
+    cost: tuple[float, float, float]  # (c, a, b)
+
+
+def chinchilla_grid(rng: np.random.Generator, ns, ds, theta=(0.2, 8.0, 4.0, 0.4, 0.3), cost=(40.0, 1.2, 0.9),
+                    n_seeds: int = 3, noise: float = 0.01, compute_noise: float = 0.03) -> SyntheticGrid:
+    """Every (N, D) of ns x ds with `n_seeds` losses (multiplicative Gaussian `noise`) and measured compute
+    (log-normal `compute_noise`, as timing or counting jitter)."""
+    n, d = (a.ravel() for a in np.meshgrid(np.asarray(ns, float), np.asarray(ds, float), indexing="ij"))
+    theta = np.asarray(theta, dtype=float)
+    y = get_law("chinchilla").evaluate(np.stack([n, d], axis=1), theta)
+    seeds = y[:, None] * (1.0 + noise * rng.standard_normal((len(n), n_seeds)))
+    c, a, b = cost
+    compute = (c * n**a * d**b)[:, None] * np.exp(compute_noise * rng.standard_normal((len(n), n_seeds)))
+    return SyntheticGrid(n, d, seeds, compute, theta, tuple(cost))
+
+
+def write_grid(grid: SyntheticGrid, path) -> None:
+    """A tidy CSV (n_params, train_size, seed, val_loss, train_flops) that `scaling fit2d` reads."""
+    lines = ["n_params,train_size,seed,val_loss,train_flops"]
+    for n, d, losses, flops in zip(grid.n, grid.d, grid.seeds, grid.compute):
+        lines += [f"{n:.10g},{d:.10g},{s},{v:.10g},{f:.10g}" for s, (v, f) in enumerate(zip(losses, flops))]
     with open(path, "w") as handle:
         handle.write("\n".join(lines) + "\n")

@@ -88,6 +88,7 @@ class BootstrapResult:
     method: str  # "seeds", "residuals" or "pairs"
     n_valid: int
     widening: float
+    draws: np.ndarray | None = None  # pairs: the point indices [n_valid, n] each kept replicate was fitted on
 
 
 def resample(curve: Curve, result: FitResult, n_boot: int, rng: np.random.Generator) -> tuple[np.ndarray, str, int]:
@@ -175,9 +176,11 @@ def bootstrap(
     if method not in METHODS:
         raise InputError(f"--bootstrap-method {method!r}: choose from {', '.join(METHODS)}")
     rng = np.random.default_rng(seed)
+    draws = None
     if method == "pairs":
         problem = Problem(result.law, curve.x, curve.y, sigma, result.options)
-        residual_fn = _pairs_residuals(problem, pairs_indices(len(curve.y), len(problem.pmap.free_index), n_boot, rng))
+        draws = pairs_indices(len(curve.y), len(problem.pmap.free_index), n_boot, rng)
+        residual_fn = _pairs_residuals(problem, draws)
         dof = len(curve.y) - result.k
     else:
         replicates, method, dof = resample(curve, result, n_boot, rng)
@@ -185,7 +188,7 @@ def bootstrap(
         residual_fn = problem.residuals
     starts = replicate_starts(problem, result)
     n_starts = len(starts)
-    solved = []
+    solved, kept = [], []
     for first in range(0, n_boot, chunk):
         rows = np.arange(first, min(first + chunk, n_boot))
         u0 = np.tile(starts, (len(rows), 1))
@@ -196,6 +199,7 @@ def bootstrap(
         ok = np.isfinite(cost[np.arange(len(rows)), best])
         u = solution.u.reshape(len(rows), n_starts, -1)[np.arange(len(rows)), best]
         solved.append(problem.pmap.to_natural(u[ok]))
+        kept.append(rows[ok])
         if progress is not None:
             progress(len(rows))
     samples = np.concatenate(solved)
@@ -232,7 +236,9 @@ def bootstrap(
         breaks_ci95 = [interval(lambda t, _: law.breaks(t), i, b, brks[:, i], True)
                        for i, b in enumerate(result.breaks)]
     widening = max(widenings, default=1.0)
-    return BootstrapResult(params_ci95, exponents_ci95, breaks_ci95, samples, method, len(samples), widening)
+    kept_draws = draws[np.concatenate(kept)] if draws is not None else None
+    return BootstrapResult(params_ci95, exponents_ci95, breaks_ci95, samples, method, len(samples), widening,
+                           kept_draws)
 
 
 

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     say(f"sweep {spec.name}: {len(spec.cells())} cells ({len(spec.axes.arch)} architectures x "
         f"{len(spec.axes.params)} sizes N x {len(spec.axes.train_size)} sizes D x {len(spec.axes.seed)} seeds); "
         f"run folder {out / '.work' / 'run'}")
-    report = _run(args, spec, out / ".work" / "run")
+    report = _run(args, spec, out / ".work" / "run", say)
     sweep_seconds = time.time() - start
     say(f"sweep finished in {sweep_seconds / 60:.1f} min: {report.counts}")
 
@@ -182,13 +182,14 @@ def _check_options(args) -> None:
         raise InputError(f"--out {out}: {parent} is not writable")
 
 
-def _run(args, spec, run_dir):
+def _run(args, spec, run_dir, say):
     from scaling.console import progress_mode
     from scaling.sweep import run_sweep
     from scaling.sweep.progress import sweep_progress
 
     with sweep_progress(progress_mode(args.quiet), prefix="scaling demo") as (progress, data_progress):
-        return run_sweep(spec, run_dir, wait=True, progress=progress, data_progress=data_progress)
+        # the plan is saved as RUN_DIR/plan.json: benchmarks/bench_planner.py --run-dir compares it with the cells
+        return run_sweep(spec, run_dir, wait=True, progress=progress, data_progress=data_progress, announce=say)
 
 
 def _cpu_seconds() -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-PLOT_FILES = ("", "_data", "_params", "_residuals", "_exponents")  # the files --plot OUT writes
+PLOT_FILES = ("", "_data", "_params", "_residuals", "_exponents", "_frontier")  # the files --plot OUT writes
 
 DESCRIPTION = """\
 Fit a two-axis scaling law L(N, D) to a results table (one fit per --group value).
@@ -19,7 +19,9 @@ residuals with --weights seed-std. --loss huber sums the Huber terms over points
 --law chinchilla --loss huber --huber-delta 1e-3 this is their recipe (log-sum-exp form in log space, a grid
 of 4,500 starts). The JSON mirrors `scaling fit`'s and adds the crossover line D_x(N), local exponents
 dlnL/dlnD and dlnL/dlnN on a grid, the data exponent per N, and for chinchilla and hoffmann-broken the
-compute-optimal frontier N_opt(C), D_opt(C) for C = 6 N D (see docs/figures.md).
+compute-optimal frontier N_opt(C), D_opt(C) (with 95% bands under --bootstrap) for C = 6 N D, or for a power law
+C = c N^a D^b fitted to a column of measured compute with --compute COL; and an IsoFLOP view (loss against N per
+compute bin, a parabola in ln N per bin with 3 or more N). See docs/analysis.md.
 """
 
 EPILOG = """\
@@ -59,10 +61,13 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed of the bootstrap (default 0)")
     parser.add_argument("--starts", type=int, default=24, metavar="S",
                         help="best-ranked starting points optimised per fit (default 24)")
+    parser.add_argument("--compute", metavar="COL",
+                        help="column of measured training compute (e.g. train_flops): the frontier and IsoFLOP bins "
+                             "use it, through C = c N^a D^b fitted to it (default: C = 6 N D assumed)")
     parser.add_argument("--json", metavar="OUT", help="write the fits as JSON")
     parser.add_argument("--plot", metavar="OUT.pdf",
-                        help="write figures: OUT (surface), OUT_data, OUT_params, OUT_residuals, OUT_exponents "
-                             "(each .pdf and .png)")
+                        help="write figures: OUT (surface), OUT_data, OUT_params, OUT_residuals, OUT_exponents, "
+                             "OUT_frontier (each .pdf and .png)")
     parser.set_defaults(handler=run)
 
 
@@ -73,7 +78,7 @@ def run(args) -> int:
 
     settings = Fit2DSettings(law=args.law, space=args.space, loss=args.loss, huber_delta=args.huber_delta,
                              weights=args.weights, bootstrap=args.bootstrap, seed=args.seed, n_starts=args.starts,
-                             bootstrap_method=args.bootstrap_method)
+                             bootstrap_method=args.bootstrap_method, compute=args.compute)
     check_output(args.json, "--json")
     check_figure_path(args.plot, "--plot", suffixes=PLOT_FILES)
     if args.bootstrap and show_live_progress(args.quiet):
@@ -119,10 +124,35 @@ def summary(document: dict) -> str:
             if ci and None not in ci:
                 text += f"  95% CI [{ci[0]:.4g}, {ci[1]:.4g}]"
             lines.append(text + ("  (not identified)" if name in entry["unidentified"] else ""))
+        cost = entry.get("cost_model")
+        if cost and cost["kind"] == "fitted":
+            lines.append(f"  cost model: C = {cost['c']:.3g} N^{cost['a']:.3f} D^{cost['b']:.3f} fitted to "
+                         f"{cost['column']} (RMSLE {_num(cost['rmsle'])})")
+        elif cost:
+            lines.append("  cost model: C = 6 N D assumed (no --compute column)")
         if entry.get("compute_optimal"):
-            opt = entry["compute_optimal"]
-            lines.append(f"  compute-optimal: N_opt ~ C^{opt['a']:.3f}, D_opt ~ C^{opt['b']:.3f}")
+            lines.append(_frontier_line(entry["compute_optimal"]))
+        if entry.get("isoflop"):
+            lines.append(_isoflop_line(entry["isoflop"]))
     return "\n".join(lines)
+
+
+def _frontier_line(opt: dict) -> str:
+    """N_opt ~ C^a, D_opt ~ C^b with their 95% intervals when bootstrapped."""
+    def exponent(key: str) -> str:
+        ci = opt.get(f"{key}_ci95")
+        return f"{opt[key]:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and None not in ci else "")
+
+    return f"  compute-optimal: N_opt ~ C^{exponent('a')}, D_opt ~ C^{exponent('b')}"
+
+
+def _isoflop_line(iso: dict) -> str:
+    """The IsoFLOP bins' N_opt, or why the grid gives none."""
+    if iso["note"]:
+        return f"  IsoFLOP: {iso['note']}"
+    found = ", ".join(f"C~{b['C']:.3g}: N_opt {b['n_opt']:.3g}" for b in iso["bins"] if b["n_opt"] is not None)
+    slope = f"; N_opt ~ C^{iso['a']:.3f} over the bins" if iso.get("a") is not None else ""
+    return f"  IsoFLOP (parabola in ln N per compute bin): {found}{slope}"
 
 
 def _num(value) -> str:

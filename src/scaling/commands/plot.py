@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import argparse
 
-KINDS_2D = ("all", "surface", "data", "params", "residuals", "exponents")
+KINDS_2D = ("all", "surface", "data", "params", "residuals", "exponents", "frontier")
 KINDS_1D = ("fit", "residuals", "exponents")
 
 DESCRIPTION = """\
 Draw paper figures (vector PDF + 300 dpi PNG, colour-blind-safe, labels with units).
 
 Two-axis fit (a `scaling fit2d` JSON, which carries its seed-averaged points; no table needed):
-  --kind all        all five below: OUT (surface), OUT_data, OUT_params, OUT_residuals, OUT_exponents
+  --kind all        all six below: OUT (surface), OUT_data, OUT_params, OUT_residuals, OUT_exponents,
+                    OUT_frontier
   --kind surface    filled contours of the fitted L(N, D), data, crossover line, iso-loss lines
   --kind data       loss vs D, one curve per N, break Dc with its 95% band, regimes and exponents
   --kind params     loss vs N, one curve per D
   --kind residuals  ln(observed/fitted) vs D, coloured by N
   --kind exponents  local data exponent -dlnL/dlnD per N at the smallest and largest D, with 95% intervals
+  --kind frontier   IsoFLOP curves (loss vs N per compute bin, parabola in ln N) and the compute-optimal
+                    frontier N_opt(C), D_opt(C) with 95% bands; withheld or impossible parts said in words
 One-axis fit (a `scaling fit` JSON; it names its table, columns and filter, which --table, --x, --y, --group,
 --where override):
   --kind fit        loss vs x per group, seed error bars, fitted law, breaks with 95% bands, exponents
@@ -73,7 +76,7 @@ def run(args) -> int:
     return 0
 
 
-_FIT2D_FILES = ("", "_data", "_params", "_residuals", "_exponents")
+_FIT2D_FILES = ("", "_data", "_params", "_residuals", "_exponents", "_frontier")
 
 
 def _plot_2d(document: dict, args) -> list:
@@ -92,8 +95,18 @@ def _plot_2d(document: dict, args) -> list:
         "params": lambda: figures.plot_slices(document, args.out, axis="N"),
         "residuals": lambda: figures.plot_residuals(document, args.out),
         "exponents": lambda: figures.plot_exponents(document, args.out),
+        "frontier": lambda: _frontier(document, args),
     }
     return draw[kind]()
+
+
+def _frontier(document: dict, args) -> list:
+    from scaling.errors import InputError
+    from scaling.plot.frontier import has_compute_view, plot_frontier
+
+    if not has_compute_view(document):
+        raise InputError(f"{args.fit}: field 'isoflop' missing; refit with a current `scaling fit2d`")
+    return plot_frontier(document, args.out)
 
 
 def _plot_1d(document: dict | None, args) -> list:

@@ -68,19 +68,12 @@ def run_command(args: argparse.Namespace) -> int:
         local = spec.executor.local.model_copy(update={"max_parallel": args.max_parallel})
         spec = spec.model_copy(update={"executor": spec.executor.model_copy(update={"local": local})})
     wait = args.wait or (args.executor or spec.executor.kind) != "slurm"
-    if not args.quiet:
-        from scaling.sweep.plan import plan_sweep, summary_line
-
-        try:
-            print(summary_line(plan_sweep(spec, args.executor, args.out)), file=sys.stderr)
-        except InputError:
-            raise
-        except Exception as error:  # an estimate that cannot be made must not stop the run
-            print(f"plan: no estimate ({type(error).__name__}: {error})", file=sys.stderr)
+    # The plan is made and saved as RUN_DIR/plan.json either way; its summary line is printed unless --quiet.
+    announce = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
     mode = progress_mode(args.quiet) if wait else "off"
     with sweep_progress(mode) as (progress, data_progress):
         report = run_sweep(spec, args.out, args.executor, wait=wait, progress=progress, data_progress=data_progress,
-                           spec_source=args.spec)
+                           spec_source=args.spec, announce=announce)
     if not args.quiet:
         counts = ", ".join(f"{n} {name}" for name, n in report.counts.items())
         jobs = f"; SLURM jobs {report.job_ids[0].split('_')[0]}" if report.job_ids else ""

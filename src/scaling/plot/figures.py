@@ -9,7 +9,8 @@ Two-axis fits (`scaling fit2d` JSON, which carries its own seed-averaged points)
 - `plot_surface`: (c) filled contours of the fitted L(N, D) on log axes, data points, crossover line, iso-loss lines.
 - `plot_residuals`: (d) ln(observed / fitted) per point.
 - `plot_exponents`: (e) the fitted data exponent per N with 95% intervals.
-`plot_fit2d_all` writes all five. Every function writes OUT.pdf and OUT.png and returns their paths.
+- `scaling.plot.frontier.plot_frontier`: (f) IsoFLOP curves and the compute-optimal frontier with its bands.
+`plot_fit2d_all` writes all six. Every function writes OUT.pdf and OUT.png and returns their paths.
 """
 
 from __future__ import annotations
@@ -725,7 +726,8 @@ def _exponents_1d(ax, fits: list[dict]) -> None:
 
 def plot_fit2d_all(fit_json: dict, out_path: PathLike) -> list[Path]:
     """All two-axis figures for `scaling fit2d --plot OUT.pdf`: OUT (surface), OUT_data (loss vs D), OUT_params
-    (loss vs N), OUT_residuals and OUT_exponents, each as PDF and PNG."""
+    (loss vs N), OUT_residuals, OUT_exponents and OUT_frontier (IsoFLOP and frontier, scaling.plot.frontier), each
+    as PDF and PNG."""
     pdf, _ = style.output_paths(out_path)
     stem = pdf.with_suffix("")
     written = plot_surface(fit_json, stem)
@@ -734,4 +736,8 @@ def plot_fit2d_all(fit_json: dict, out_path: PathLike) -> list[Path]:
     written += plot_residuals(fit_json, f"{stem}_residuals")
     if all("data_exponent_per_n" in entry for entry in fit_json["fits"]):
         written += plot_exponents(fit_json, f"{stem}_exponents")
+    from scaling.plot.frontier import has_compute_view, plot_frontier
+
+    if has_compute_view(fit_json):
+        written += plot_frontier(fit_json, f"{stem}_frontier")
     return written

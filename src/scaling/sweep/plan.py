@@ -4,14 +4,16 @@ Per (arch, params) the planner builds the real model (so the parameter count is 
 training steps (`Run.train_step`), validation passes and checkpoint writes on a sample of the spec's own data:
 the sweep's graph store when it is built already (RUN_DIR/data/store, only read), else the first structures of
 the dataset (the EMT pool is a prefix of any larger pool with its seed; a file's first frames) in a temporary
-store. A cell's time is then the terms its training loop spends `train_seconds` on:
+store. `sweep run` hands the planner the pool its preflight has read already, so nothing is generated or read
+twice. A cell's time is then the terms its training loop spends `train_seconds` on:
 
     steps x (a + b x structures in the batch) + epochs x validation(n_val) + checkpoint writes,
 
 with a, b from steps on a full batch and on one structure (likewise for validation). FLOPs per structure are
 counted on the probe's batches (scaling.train.compute) and multiplied by the structures each cell will see.
-Epochs are the budget's (max_epochs, max_steps): early stopping only shortens a cell. Nothing is written into the
-run folder; the probe's scratch files live in a temporary folder.
+Epochs are the budget's (max_epochs, max_steps): early stopping only shortens a cell. `sweep plan` writes nothing
+into the run folder; `sweep run` saves the plan it prints as RUN_DIR/plan.json (`save_plan`), so a finished run can
+be compared with it (benchmarks/bench_planner.py --run-dir). The probe's scratch files live in a temporary folder.
 """
 
 from __future__ import annotations
@@ -122,8 +124,9 @@ class _Sample:
     source: str
 
 
-def _sample(spec: SweepSpec, folder: RunFolder, scratch: Path) -> _Sample:
-    """Structures to probe on: the built store (read only), else the dataset's first structures in a scratch store."""
+def _sample(spec: SweepSpec, folder: RunFolder, scratch: Path, pool: list | None = None) -> _Sample:
+    """Structures to probe on: the built store (read only), else the dataset's first structures in a scratch store
+    (taken from `pool`, the dataset's structures, when the caller has read them already)."""
     import numpy as np
 
     from scaling.data.store import GraphStore, build_store
@@ -140,7 +143,7 @@ def _sample(spec: SweepSpec, folder: RunFolder, scratch: Path) -> _Sample:
         indices = np.unique(np.linspace(0, n - 1, min(n, PROBE_SAMPLE)).round().astype(np.int64))
         source = f"the graph store {built}"
     else:
-        structures, n, source = _first_structures(spec)
+        structures, n, source = _first_structures(spec, pool)
         store = GraphStore(build_store(None, scratch / "store", cutoff=spec.dataset.cutoff, structures=structures))
         indices = np.arange(len(store))
     elements = store.elements
@@ -152,18 +155,21 @@ def _sample(spec: SweepSpec, folder: RunFolder, scratch: Path) -> _Sample:
                    round(split.val_fraction * n), round(split.test_fraction * n), source)
 
 
-def _first_structures(spec: SweepSpec):
-    """(structures, pool size, description): the EMT pool's prefix (cached file, else generated), or a file's."""
+def _first_structures(spec: SweepSpec, pool: list | None = None):
+    """(structures, pool size, description): the EMT pool's prefix (generated), or a file's first frames; from
+    `pool` (the whole dataset, as preflight read it) when given."""
     from scaling.data.io import read_structures
 
     if spec.dataset.path is not None:
-        structures = read_structures(spec.dataset.path)
+        structures = pool if pool is not None else read_structures(spec.dataset.path)
         sample = structures[:PROBE_SAMPLE]
         return sample, len(structures), f"the first {len(sample)} structures of {spec.dataset.path}"
     from scaling.data.emt import DEFAULT_ELEMENTS, generate
 
     emt = spec.dataset.emt
     n = min(emt.n, PROBE_SAMPLE)
+    if pool is not None:
+        return pool[:n], emt.n, f"the first {n} structures of the EMT pool (seed {emt.seed})"
     structures = generate(n, seed=emt.seed, elements=emt.elements or DEFAULT_ELEMENTS, workers=1)
     return structures, emt.n, f"the first {n} structures of the EMT pool (seed {emt.seed})"
 
@@ -324,8 +330,10 @@ def _execution(spec: SweepSpec, kind: str, n_todo: int) -> tuple[str, int, int, 
     return device, threads, workers, notes
 
 
-def plan_sweep(spec: SweepSpec, executor: str | None = None, run_dir: str | os.PathLike | None = None) -> Plan:
-    """Every cell's parameters, steps, FLOPs, time and memory, with totals and warnings; reads, never writes."""
+def plan_sweep(spec: SweepSpec, executor: str | None = None, run_dir: str | os.PathLike | None = None,
+               pool: list | None = None) -> Plan:
+    """Every cell's parameters, steps, FLOPs, time and memory, with totals and warnings; reads, never writes.
+    `pool`: the dataset's structures when the caller has read them (the probe samples them instead of the source)."""
     import torch
 
     from scaling.sweep.runner import default_run_dir
@@ -344,7 +352,7 @@ def plan_sweep(spec: SweepSpec, executor: str | None = None, run_dir: str | os.P
     try:
         with tempfile.TemporaryDirectory(prefix="scaling-plan-") as scratch:
             if todo:
-                sample = _sample(spec, folder, Path(scratch))
+                sample = _sample(spec, folder, Path(scratch), pool)
             for cell in todo:
                 if _probe_key(cell) not in probes:
                     probes[_probe_key(cell)] = _probe(spec, cell, sample, device, threads, Path(scratch))
@@ -415,6 +423,20 @@ def _totals(plan: Plan, spec: SweepSpec, kind: str) -> None:
 
 
 # ---- output -------------------------------------------------------------------------------------------------
+PLAN_FILE = "plan.json"  # RUN_DIR/plan.json: the plan `sweep run` printed, as `sweep plan --json` writes it
+
+
+def save_plan(run_dir: str | os.PathLike, plan: Plan) -> Path:
+    """Write `plan` as RUN_DIR/plan.json (atomically), with when it was made; returns the path."""
+    from datetime import datetime, timezone
+
+    from scaling.atomic import atomic_write_json
+
+    path = Path(run_dir) / PLAN_FILE
+    atomic_write_json(path, {**plan.to_dict(), "planned_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    return path
+
+
 def format_seconds(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f} s"

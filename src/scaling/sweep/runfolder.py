@@ -13,6 +13,7 @@ RUN_DIR/
   driver.json               the local driver's pid while `sweep run` drives local cells (driver.lock: its flock)
   retired.json              cells retired by `sweep prune` (still on disk under cells/, out of status and collect)
   jobs.json                 SLURM job ids and the cells each one runs
+  plan.json                 the cost plan `sweep run` printed before training (scaling.sweep.plan.save_plan)
 ```
 Every file except the append-only logs is written atomically (temp file + rename).
 """

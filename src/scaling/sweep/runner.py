@@ -69,10 +69,13 @@ def cells_to_run(folder: RunFolder) -> tuple[list[str], int, int]:
 
 def run_sweep(spec: SweepSpec, run_dir: str | os.PathLike | None = None, executor: str | None = None,
               wait: bool = True, progress: Callable[..., None] | None = None,
-              data_progress=None, spec_source: str | None = None) -> RunReport:
+              data_progress=None, spec_source: str | None = None,
+              announce: Callable[[str], None] | None = None) -> RunReport:
     """Run (or resume) a sweep; returns what was submitted. `progress(folder)` is called while waiting.
 
-    `spec_source` names the spec in error messages (the CLI passes the spec file)."""
+    `spec_source` names the spec in error messages (the CLI passes the spec file). With `announce`, the cost of
+    the cells left is planned on the pool preflight read (scaling.sweep.plan), its summary line handed to
+    `announce` and the plan saved as RUN_DIR/plan.json before anything trains."""
     from scaling.sweep.data import store_path, test_store_path
     from scaling.sweep.preflight import check_spec
 
@@ -84,8 +87,13 @@ def run_sweep(spec: SweepSpec, run_dir: str | os.PathLike | None = None, executo
                       existing_store=store_path(folder) if folder.exists() else None,
                       existing_test_store=test_store_path(folder) if folder.exists() else None,
                       progress=data_progress)
+    cost = _plan_cost(merged, kind, folder, plan, announce) if announce else None
     spec = folder.freeze(merged)
     folder.ensure_cells(spec.cells())
+    if cost is not None:
+        from scaling.sweep.plan import save_plan
+
+        save_plan(folder.path, cost)
     folder.cancel_path.unlink(missing_ok=True)
     report = RunReport(run_dir=folder.path, executor=kind, waited=wait)
 
@@ -108,6 +116,22 @@ def run_sweep(spec: SweepSpec, run_dir: str | os.PathLike | None = None, executo
         asked = set(report.submitted)
         report.not_done = [cell for cell in status["cells"] if cell["cell_id"] in asked and cell["status"] != "done"]
     return report
+
+
+def _plan_cost(spec: SweepSpec, kind: str, folder: RunFolder, data, announce: Callable[[str], None]):
+    """The sweep's plan on the pool preflight read (None, said in one line, when no estimate can be made: an
+    estimate must not stop the run)."""
+    from scaling.sweep.plan import plan_sweep, summary_line
+
+    try:
+        cost = plan_sweep(spec, kind, folder.path, pool=data.pool.structures if data.pool is not None else None)
+    except InputError:
+        raise
+    except Exception as error:
+        announce(f"plan: no estimate ({type(error).__name__}: {error})")
+        return None
+    announce(summary_line(cost))
+    return cost
 
 
 def _run_here(folder: RunFolder, spec: SweepSpec, kind: str, report: RunReport, progress, data_progress,
