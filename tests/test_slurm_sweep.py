@@ -82,7 +82,10 @@ def test_smoke_sweep_on_slurm_survives_preemption(slurm_cluster, tmp_path):
     assert len(starts) == 2, starts  # preempted once, requeued once
     first, second = starts
     assert first["job_id"] == second["job_id"] == job_id  # the same array task, requeued
-    assert first["slurm_restart_count"] == 0 and second["slurm_restart_count"] == 1
+    # On a loaded machine slurmctld may answer the signal RPC "Job can not be altered now, try again later" although
+    # the signal reached the task; scancel then retries and may signal the requeued task again (a second requeue,
+    # before it trains): so the count is at least 1 (slurmctld.log shows the retries).
+    assert first["slurm_restart_count"] == 0 and second["slurm_restart_count"] >= 1
     # Resumed, epochs continue. An epoch's metric line is written just before its checkpoint, so the checkpoint may
     # hold one epoch fewer than the lines seen when the signal went out (that epoch is trained again, its line kept once).
     assert second["resumed"] and second["epochs_before"] >= epochs_at_signal - 1 >= 1
