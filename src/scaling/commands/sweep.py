@@ -43,6 +43,11 @@ def register(subparsers) -> None:
     cancel_parser.add_argument("run_dir")
     cancel_parser.set_defaults(sweep_handler=cancel_command)
 
+    analyse_parser = commands.add_parser("analyse", help="collect, fit and draw as the spec's `analysis:` says "
+                                         "(RUN_DIR/analysis/); SLURM sweeps do it in a dependent job")
+    analyse_parser.add_argument("run_dir")
+    analyse_parser.set_defaults(sweep_handler=analyse_command)
+
     prune_parser = commands.add_parser("prune", help="retire cells whose axis values left the spec (kept on disk)")
     prune_parser.add_argument("run_dir")
     prune_parser.add_argument("spec", help="the sweep spec whose axis values the run folder should keep")
@@ -77,6 +82,7 @@ def run_command(args: argparse.Namespace) -> int:
     if not args.quiet:
         counts = ", ".join(f"{n} {name}" for name, n in report.counts.items())
         jobs = f"; SLURM jobs {report.job_ids[0].split('_')[0]}" if report.job_ids else ""
+        jobs += f", analysis job {report.analysis_job}" if report.analysis_job else ""
         print(f"{report.run_dir}: {len(report.submitted)} cells submitted, {report.skipped_done} already done "
               f"({report.executor}{jobs}); now {counts}", file=sys.stderr)
     not_done = report.summary_of_not_done()
@@ -115,6 +121,19 @@ def plan_command(args: argparse.Namespace) -> int:
     for warning in plan.warnings:
         console.print(f"warning: {warning}", highlight=False)
     return 0
+
+
+def analyse_command(args: argparse.Namespace) -> int:
+    import sys
+
+    from scaling.sweep.analyse import analysis_dir, run_analysis
+
+    record = run_analysis(args.run_dir)
+    if not args.quiet:
+        failed = "; ".join(f"{name}: {why}" for name, why in record["failed_steps"].items())
+        print(f"{analysis_dir(args.run_dir)}: {', '.join(record['outputs'])}" + (f"; failed {failed}" if failed else ""),
+              file=sys.stderr)
+    return 1 if record["failed_steps"] else 0
 
 
 def status_command(args: argparse.Namespace) -> int:

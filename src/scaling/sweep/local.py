@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from scaling.sweep.cellrun import run_cell
+from scaling.sweep.memory import MemoryBudget
 from scaling.sweep.plan import cell_cost
 from scaling.sweep.runfolder import RunFolder
 from scaling.system import available_cores
@@ -61,6 +62,7 @@ def _init_worker(threads: int, console_level: int) -> None:
     The root logger takes INFO (each cell's log.txt gets it); the console only `console_level` (the driver's
     view stays readable)."""
     _die_with_parent()
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)  # SLURM's preemption signal is the task's (submitit), not a cell's
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[name] = str(threads)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -122,36 +124,63 @@ class LocalPool:
         self.pool = None
 
     def run(self, folder: RunFolder, cell_ids: list[str], device: str,
-            on_progress: Callable[[], None] | None = None) -> dict[str, str]:
-        """Run the cells, largest first; survive a worker dying (a new pool takes over the unfinished cells)."""
+            on_progress: Callable[[], None] | None = None, budget: MemoryBudget | None = None,
+            job_id: str | None = None) -> dict[str, str]:
+        """Run the cells, largest first; survive a worker dying (a new pool takes over the unfinished cells).
+
+        With a `budget`, a cell is handed to a worker only when a worker is free and its memory estimate fits
+        beside those of the running cells (the largest cell that fits goes first)."""
         order = sorted(cell_ids, key=lambda cell_id: -cell_cost(folder.read_cell(cell_id)))
         outcomes: dict[str, str] = {}
         for restart in range(MAX_POOL_RESTARTS + 1):
             futures: dict[Future, str] = {}
+            pending: set[Future] = set()
+            waiting = [cell_id for cell_id in order if cell_id not in outcomes]
+            limit = self.max_parallel if budget is not None else len(waiting)
+            if budget is not None:
+                budget.running.clear()
+
+            def fill() -> None:
+                while waiting and len(pending) < limit:
+                    cell_id = next((c for c in waiting if budget is None or budget.fits(c)), None)
+                    if cell_id is None:
+                        return
+                    waiting.remove(cell_id)
+                    future = self.pool.submit(run_cell, str(folder.path), cell_id, device=device,
+                                              threads=self.threads, job_id=job_id)
+                    futures[future] = cell_id
+                    pending.add(future)
+                    if budget is not None:
+                        budget.start(cell_id)
+
             broken = False
             try:  # a worker may die while the pool starts or takes cells: then submit itself raises
                 if self.pool is None:
                     self.start()
-                for cell_id in order:
-                    if cell_id in outcomes:
-                        continue
+                for cell_id in waiting:
                     state = folder.read_state(cell_id)
                     folder.write_state(cell_id, "pending", submitted_at=time.time(),
                                        **{k: v for k, v in state.items() if k == "reason"})
-                    futures[self.pool.submit(run_cell, str(folder.path), cell_id, device=device,
-                                             threads=self.threads)] = cell_id
+                fill()
             except BrokenProcessPool:
                 broken = True
-            pending = set(futures)
             while pending:
-                finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+                finished, _ = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+                pending -= finished
                 for future in finished:
+                    if budget is not None:
+                        budget.end(futures[future])
                     try:
                         outcomes[futures[future]] = future.result()
                     except BrokenProcessPool:
                         broken = True
                     except Exception as error:  # raised in the worker for this cell: the fault stays in the cell
                         outcomes[futures[future]] = cell_failed(folder, futures[future], error)
+                if not broken:
+                    try:
+                        fill()
+                    except BrokenProcessPool:
+                        broken = True
                 if on_progress:
                     on_progress()
             if not broken:

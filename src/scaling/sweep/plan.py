@@ -316,7 +316,8 @@ def _execution(spec: SweepSpec, kind: str, n_todo: int) -> tuple[str, int, int, 
     cores, notes = available_cores(), []
     if kind == "slurm":
         settings = spec.executor.slurm
-        wanted, threads, workers = settings.device, settings.cpus, settings.array_parallelism
+        wanted, workers = settings.device, settings.array_parallelism
+        threads = max(1, settings.cpus // settings.cells_per_gpu)  # packed cells split the task's CPUs
         if threads > cores:
             notes.append(f"probe ran with {cores} threads here; SLURM tasks get cpus={threads}")
             threads = cores
@@ -381,10 +382,13 @@ def _totals(plan: Plan, spec: SweepSpec, kind: str) -> None:
         settings = spec.executor.slurm
         ordered = sorted(todo, key=lambda c: c.train_seconds)  # as submit_slurm packs them: similar cells together
         packs = [ordered[i:i + settings.cells_per_job] for i in range(0, len(ordered), settings.cells_per_job)]
-        wall = _makespan([sum(c.train_seconds + c.test_seconds for c in pack) for pack in packs], plan.workers)
+        def pack_time(pack) -> float:  # cells_per_gpu of its cells at once
+            return _makespan([c.train_seconds + c.test_seconds for c in pack], settings.cells_per_gpu)
+
+        wall = _makespan([pack_time(pack) for pack in packs], plan.workers)
         limit = settings.time_min * 60
         for pack in packs:
-            pack_seconds = sum(c.train_seconds + c.test_seconds for c in pack)
+            pack_seconds = pack_time(pack)
             if pack_seconds > limit:
                 requeues = math.ceil(pack_seconds / limit) - 1
                 fate = (f"more than max_requeues={settings.max_requeues}: it will not finish"

@@ -12,8 +12,10 @@ RUN_DIR/
     log.txt                 the cell's log
   driver.json               the local driver's pid while `sweep run` drives local cells (driver.lock: its flock)
   retired.json              cells retired by `sweep prune` (still on disk under cells/, out of status and collect)
-  jobs.json                 SLURM job ids and the cells each one runs
+  jobs.json                 SLURM job ids and the cells each one runs; the analysis jobs
   plan.json                 the cost plan `sweep run` printed before training (scaling.sweep.plan.save_plan)
+  memory.json               the local memory budget and each cell's estimate (scaling.sweep.memory)
+  analysis/                 results.csv, fits, figures and analysis.json (scaling.sweep.analyse)
 ```
 Every file except the append-only logs is written atomically (temp file + rename).
 """

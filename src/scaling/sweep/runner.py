@@ -36,6 +36,7 @@ class RunReport:
     not_done: list[dict] = field(default_factory=list)  # status rows of submitted cells that did not end done
     pool_restarts: int = 0  # times a local worker died and its pool was replaced
     waited: bool = True  # False for a SLURM submission that returned at once
+    analysis_job: str | None = None  # the SLURM job that runs the analysis after the cells (spec `analysis:`)
 
     def summary_of_not_done(self) -> str | None:
         """One line: how many submitted cells are not done, and why (None when all are)."""
@@ -70,12 +71,14 @@ def cells_to_run(folder: RunFolder) -> tuple[list[str], int, int]:
 def run_sweep(spec: SweepSpec, run_dir: str | os.PathLike | None = None, executor: str | None = None,
               wait: bool = True, progress: Callable[..., None] | None = None,
               data_progress=None, spec_source: str | None = None,
-              announce: Callable[[str], None] | None = None) -> RunReport:
+              announce: Callable[[str], None] | None = None, cost_plan=None) -> RunReport:
     """Run (or resume) a sweep; returns what was submitted. `progress(folder)` is called while waiting.
 
     `spec_source` names the spec in error messages (the CLI passes the spec file). With `announce`, the cost of
     the cells left is planned on the pool preflight read (scaling.sweep.plan), its summary line handed to
-    `announce` and the plan saved as RUN_DIR/plan.json before anything trains."""
+    `announce` and the plan saved as RUN_DIR/plan.json before anything trains; `cost_plan`, a
+    `scaling.sweep.plan.Plan` already made for this spec, is used (and saved) instead. A local memory budget takes
+    its estimates from the plan."""
     from scaling.sweep.data import store_path, test_store_path
     from scaling.sweep.preflight import check_spec
 
@@ -87,7 +90,8 @@ def run_sweep(spec: SweepSpec, run_dir: str | os.PathLike | None = None, executo
                       existing_store=store_path(folder) if folder.exists() else None,
                       existing_test_store=test_store_path(folder) if folder.exists() else None,
                       progress=data_progress)
-    cost = _plan_cost(merged, kind, folder, plan, announce) if announce else None
+    cost = cost_plan or (_plan_cost(merged, kind, folder, plan, announce) if announce else None)
+    budget = _memory_budget(merged, kind, folder, cost, plan, spec_source or f"sweep spec {spec.name!r}")
     spec = folder.freeze(merged)
     folder.ensure_cells(spec.cells())
     if cost is not None:
@@ -104,12 +108,22 @@ def run_sweep(spec: SweepSpec, run_dir: str | os.PathLike | None = None, executo
             from scaling.sweep.slurm import submit_slurm
 
             report.job_ids = submit_slurm(folder, todo, spec.executor.slurm, spec.name)
+            if spec.analysis is not None and spec.analysis.enabled:
+                from scaling.sweep.analysis_job import array_ids, submit_analysis
+
+                report.analysis_job = submit_analysis(folder, spec, array_ids(report.job_ids))
         report.submitted = todo
         if wait:
             wait_for_slurm(folder, progress)
     else:
         with driver_claim(folder):
-            report = _run_here(folder, spec, kind, report, progress, data_progress, plan)
+            if budget is not None:
+                budget.record(folder)
+            report = _run_here(folder, spec, kind, report, progress, data_progress, plan, budget)
+        if spec.analysis is not None and spec.analysis.enabled:
+            from scaling.sweep.analyse import run_analysis
+
+            run_analysis(folder.path)
     status = sweep_status(folder.path)
     report.counts = status["counts"]
     if report.waited:
@@ -134,8 +148,23 @@ def _plan_cost(spec: SweepSpec, kind: str, folder: RunFolder, data, announce: Ca
     return cost
 
 
+def _memory_budget(spec: SweepSpec, kind: str, folder: RunFolder, cost_plan, data, source: str):
+    """The local executor's MemoryBudget (None without `memory_budget_mb`), checked before anything is written."""
+    budget_mb = spec.executor.local.memory_budget_mb
+    if kind != "local" or budget_mb is None:
+        return None
+    from scaling.sweep.memory import MemoryBudget, cell_estimates, check_budget
+    from scaling.sweep.plan import plan_sweep
+
+    if cost_plan is None:  # not announced (or no estimate could be made): plan here, on the pool preflight read
+        cost_plan = plan_sweep(spec, kind, folder.path, pool=data.pool.structures if data.pool is not None else None)
+    device, estimates = cell_estimates(cost_plan)
+    check_budget(estimates, budget_mb, device, source)
+    return MemoryBudget(budget_mb, estimates, device)
+
+
 def _run_here(folder: RunFolder, spec: SweepSpec, kind: str, report: RunReport, progress, data_progress,
-              plan=None) -> RunReport:
+              plan=None, budget=None) -> RunReport:
     from scaling.sweep.local import LocalPool, available_cores, install_sigterm_as_interrupt, run_inline
 
     on_progress = (lambda: progress(folder)) if progress else None
@@ -157,7 +186,7 @@ def _run_here(folder: RunFolder, spec: SweepSpec, kind: str, report: RunReport, 
         pool.start()  # workers import torch while the data is built
         try:
             prepare_data(folder, spec, progress=data_progress, plan=plan)
-            pool.run(folder, todo, device=spec.executor.local.device, on_progress=on_progress)
+            pool.run(folder, todo, device=spec.executor.local.device, on_progress=on_progress, budget=budget)
         finally:
             report.pool_restarts = pool.broke
             pool.terminate()

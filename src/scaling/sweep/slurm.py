@@ -1,5 +1,9 @@
 """The SLURM executor: submitit job arrays, one array task per pack of `cells_per_job` cells.
 
+A task runs its cells one after another, or, with `cells_per_gpu: K` > 1, up to K at once as separate worker
+processes (the local executor's pool: spawned, each with cpus // K torch threads) sharing the task's GPU, or with
+gpus: 0 its CPU allocation: small cells then fill one device instead of queueing for K.
+
 Each task runs `CellBatch`, a submitit Checkpointable: on preemption (USR2, e.g. `scancel --signal=USR2`) or when
 its time limit nears (`signal_delay_s` before), submitit calls `checkpoint()`, which requeues the same task; the
 restarted task skips cells already done and resumes the interrupted one from its last checkpoint.pt (training
@@ -27,11 +31,12 @@ log = logging.getLogger(__name__)
 class CellBatch(submitit.helpers.Checkpointable):
     """The callable of one array task: runs its cells in order (done ones are skipped)."""
 
-    def __init__(self, run_dir: str, device: str, threads: int, max_requeues: int):
+    def __init__(self, run_dir: str, device: str, threads: int, max_requeues: int, cells_at_once: int = 1):
         self.run_dir = run_dir
         self.device = device
         self.threads = threads
         self.max_requeues = max_requeues
+        self.cells_at_once = cells_at_once
 
     def __call__(self, cell_ids: list[str]) -> dict[str, str]:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -41,9 +46,22 @@ class CellBatch(submitit.helpers.Checkpointable):
             if environment.global_rank > 0:
                 return {cell_id: train_rank(self.run_dir, cell_id, device=self.device, threads=self.threads)
                         for cell_id in cell_ids}
+        at_once = min(self.cells_at_once, len(cell_ids))
+        if at_once > 1:
+            return self._packed(cell_ids, environment.job_id, at_once)
         return {cell_id: run_cell(self.run_dir, cell_id, device=self.device, threads=self.threads,
                                   job_id=environment.job_id)
                 for cell_id in cell_ids}
+
+    def _packed(self, cell_ids: list[str], job_id: str, at_once: int) -> dict[str, str]:
+        """`at_once` worker processes share the allocation; the task's CPUs are split between them."""
+        from scaling.sweep.local import LocalPool
+
+        pool = LocalPool(max_parallel=at_once, threads=max(1, self.threads // at_once))
+        try:
+            return pool.run(RunFolder(self.run_dir), cell_ids, device=self.device, job_id=job_id)
+        finally:
+            pool.terminate()
 
     def checkpoint(self, cell_ids: list[str]):
         """Called by submitit on USR2 (preemption or time limit): requeue unless the cap is reached."""
@@ -89,7 +107,7 @@ def submit_slurm(folder: RunFolder, cell_ids: list[str], settings: SlurmExecutor
     executor.update_parameters(**parameters)
     order = sorted(cell_ids, key=lambda c: cell_cost(folder.read_cell(c)))  # similar cells pack together
     packs = [order[i:i + settings.cells_per_job] for i in range(0, len(order), settings.cells_per_job)]
-    batch = CellBatch(str(folder.path), settings.device, settings.cpus, settings.max_requeues)
+    batch = CellBatch(str(folder.path), settings.device, settings.cpus, settings.max_requeues, settings.cells_per_gpu)
     now = time.time()
     for cell_id in order:  # before submitting: a task may start (and write "running") at once
         folder.write_state(cell_id, "queued", submitted_at=now)
@@ -111,7 +129,8 @@ def cancel_slurm(folder: RunFolder) -> list[str]:
 
     records = read_json(folder.jobs_path) or {"jobs": []}
     queue = slurm_queue() or set()
-    live = [job["job_id"] for job in records["jobs"] if str(job["job_id"]) in queue]
+    jobs = [job["job_id"] for job in records["jobs"] + records.get("analysis", [])]
+    live = [job_id for job_id in jobs if str(job_id) in queue]
     if live:
         subprocess.run(["scancel", *live], check=False)
     return live

@@ -170,14 +170,18 @@ def check_training(training: dict[str, Any]) -> dict[str, Any]:
 
 
 class LocalExecutorSpec(_Strict):
-    """Worker processes on this machine; `max_parallel` cells at once (default: the number of cores)."""
+    """Worker processes on this machine; `max_parallel` cells at once (default: the number of cores).
+    `memory_budget_mb`: the device's memory (host RAM on cpu, the GPU's on cuda) that running cells may hold
+    together, by the planner's estimates (scaling.sweep.memory); None: no budget."""
 
     max_parallel: Annotated[int, Field(gt=0)] | None = None
     device: Literal["auto", "cpu", "cuda"] = "cpu"
+    memory_budget_mb: Annotated[float, Field(gt=0)] | None = None
 
 
 class SlurmExecutorSpec(_Strict):
-    """submitit on SLURM: a job array, `cells_per_job` cells packed into each array task."""
+    """submitit on SLURM: a job array, `cells_per_job` cells packed into each array task, of which up to
+    `cells_per_gpu` run at once as separate processes sharing the task's one GPU (or, with gpus: 0, its allocation)."""
 
     partition: str | None = None
     account: str | None = None
@@ -187,11 +191,47 @@ class SlurmExecutorSpec(_Strict):
     time_min: Annotated[int, Field(gt=0)] = 60
     array_parallelism: Annotated[int, Field(gt=0)] = 64
     cells_per_job: Annotated[int, Field(gt=0)] = 1
+    cells_per_gpu: Annotated[int, Field(gt=0)] = 1
     nodes: Annotated[int, Field(gt=0)] = 1  # nodes per job: a cell's `training.devices` tasks are spread over them
     max_requeues: Annotated[int, Field(ge=0)] = 5
     signal_delay_s: Annotated[int, Field(ge=0)] = 120
     extra_sbatch: dict[str, str | int | float | bool] = Field(default_factory=dict)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    @model_validator(mode="after")
+    def _packing(self) -> "SlurmExecutorSpec":
+        if self.cells_per_gpu > self.cells_per_job:
+            raise ValueError(f"field `executor.slurm.cells_per_gpu` = {self.cells_per_gpu}: more than cells_per_job = "
+                             f"{self.cells_per_job} (a task runs only its own cells; raise cells_per_job)")
+        if self.cells_per_gpu > 1 and self.gpus > 1:
+            raise ValueError(f"field `executor.slurm.cells_per_gpu` = {self.cells_per_gpu}: packing needs gpus <= 1 "
+                             f"(got gpus = {self.gpus}); packed cells share one device")
+        return self
+
+
+class AnalysisSpec(_Strict):
+    """What runs after the sweep (scaling.sweep.analyse): collect to RUN_DIR/analysis/results.csv, a one-axis fit
+    of `y` against `x` per `group` with its figure, and optionally a two-axis fit. Under SLURM it is a dependent job
+    that re-checks the cells and resubmits unfinished ones at most `max_rounds` times. Not part of a cell's identity."""
+
+    enabled: bool = True
+    x: str = "train_size"
+    y: str = "val_loss"
+    group: tuple[str, ...] = ("arch", "n_params")
+    law: str = "power"
+    fit2d: str | None = None
+    bootstrap: Annotated[int, Field(ge=0)] = 0
+    max_rounds: Annotated[int, Field(ge=0)] = 2
+
+    @model_validator(mode="after")
+    def _known_laws(self) -> "AnalysisSpec":
+        from scaling.analysis.laws import law_names
+
+        for name, value, axes in (("law", self.law, 1), ("fit2d", self.fit2d, 2)):
+            if value is not None and value not in law_names(n_inputs=axes):
+                raise ValueError(f"field `analysis.{name}` = {json.dumps(value)}: unknown law "
+                                 f"(known: {', '.join(law_names(n_inputs=axes))})")
+        return self
 
 
 class ExecutorSpec(_Strict):
@@ -247,6 +287,7 @@ class SweepSpec(_Strict):
     training: dict[str, Any] = Field(default_factory=dict)
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
     evaluation: EvaluationSpec | None = None
+    analysis: AnalysisSpec | None = None
 
     @field_validator("training")
     @classmethod
@@ -259,6 +300,18 @@ class SweepSpec(_Strict):
     @classmethod
     def _executor_shorthand(cls, value: Any) -> Any:
         return {"kind": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _slurm_tasks(self) -> "SweepSpec":
+        """A data-parallel cell's K tasks must spread evenly over the nodes, and take its task whole (no packing)."""
+        devices, slurm = int(self.training.get("devices", 1)), self.executor.slurm
+        if devices % slurm.nodes:
+            raise ValueError(f"field `executor.slurm.nodes` = {slurm.nodes}: training.devices = {devices} is not a "
+                             "multiple of it")
+        if devices > 1 and slurm.cells_per_gpu > 1:
+            raise ValueError(f"field `executor.slurm.cells_per_gpu` = {slurm.cells_per_gpu}: packing needs "
+                             f"training.devices = 1 (it is {devices})")
+        return self
 
     def shared_settings(self) -> dict[str, Any]:
         """The settings every cell shares and that define it (everything but the axes and the executor)."""
