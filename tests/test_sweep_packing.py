@@ -10,7 +10,7 @@ import pytest
 
 from concurrency_helpers import cell_intervals, peak_overlap
 from scaling.errors import InputError
-from scaling.sweep import parse_spec, run_sweep, sweep_status
+from scaling.sweep import parse_spec, run_sweep
 from scaling.sweep.memory import cell_estimates
 from scaling.sweep.plan import plan_sweep
 from scaling.sweep.runfolder import RunFolder
