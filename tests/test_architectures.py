@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -287,8 +291,8 @@ def test_mace_trains_to_size_and_its_calculator_is_consistent(store, tmp_path):
     atoms = generate(1, seed=9, elements=("Al", "Cu"), workers=1)[0].to_atoms()
     calculator = ScalingCalculator(out / "best.pt", dtype="float64")
     forces_match_finite_differences(calculator, atoms, 1e-6)
-    if atoms.pbc.all():
-        stress_matches_strain_derivative(calculator, atoms)
+    assert atoms.pbc.all()  # a bulk cell, so the stress check below runs
+    stress_matches_strain_derivative(calculator, atoms)
 
 
 @needs_mace
@@ -316,6 +320,47 @@ def test_interrupted_mace_run_resumes_bitwise(tmp_path):
     run_training(config, tmp_path / "resumed", data=data)
     straight = load(tmp_path / "straight" / "checkpoint.pt")["model"]
     resumed = load(tmp_path / "resumed" / "checkpoint.pt")["model"]
+    assert straight.keys() == resumed.keys()
+    for key in straight:
+        assert torch.equal(straight[key], resumed[key]), key
+
+
+MACE_TRAIN_SCRIPT = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from models_helpers import emt_run_data
+from scaling.train import TrainConfig, run_training
+config = TrainConfig(arch="mace", width=4, arch_options={{"num_interactions": 1, "correlation": 2}}, max_epochs=3,
+                     batch_size=2, checkpoint_every_steps=2, seed=5, warmup_steps=2, threads=1, device="cpu")
+slow = float(sys.argv[2])
+run_training(config, sys.argv[1], data=emt_run_data(n_train=8, n_val=4, n_test=4), on_step=lambda step: time.sleep(slow))
+"""
+
+
+@needs_mace
+@pytest.mark.slow
+def test_sigkilled_mace_training_process_resumes_bitwise(tmp_path):
+    from scaling.train.checkpoint import load
+
+    script = tmp_path / "train.py"
+    script.write_text(MACE_TRAIN_SCRIPT.format(tests=str(Path(__file__).resolve().parent)))
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    subprocess.run([sys.executable, "-W", "ignore", str(script), str(tmp_path / "straight"), "0"], check=True, env=env,
+                   timeout=600)
+    victim = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-W", "ignore", str(script), str(victim), "0.3"], env=env)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:  # 4 steps per epoch: kill in epoch 2, after its first checkpoint (step 6)
+        if (victim / "checkpoint.pt").exists() and load(victim / "checkpoint.pt")["progress"]["step"] >= 6:
+            break
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert not (victim / "result.json").exists()
+    subprocess.run([sys.executable, "-W", "ignore", str(script), str(victim), "0"], check=True, env=env, timeout=600)
+    straight = load(tmp_path / "straight" / "checkpoint.pt")["model"]
+    resumed = load(victim / "checkpoint.pt")["model"]
     assert straight.keys() == resumed.keys()
     for key in straight:
         assert torch.equal(straight[key], resumed[key]), key
