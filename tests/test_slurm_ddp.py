@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 import torch
 import yaml
-from test_slurm_sweep import slurm_cluster  # noqa: F401  (the module fixture: a localhost SLURM)
 
 from scaling.sweep import load_spec, run_sweep, sweep_status
 from scaling.sweep.runfolder import RunFolder

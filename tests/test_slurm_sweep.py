@@ -6,7 +6,6 @@ figure; and packed cells (cells_per_gpu 2) run two at a time in one task, each o
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -21,35 +20,6 @@ from scaling.sweep.runner import wait_for_slurm
 from scaling.sweep.spec import AnalysisSpec
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "scripts" / "slurm_cluster.sh"
-PACKAGES = ("munge", "slurmctld", "slurmd", "slurmdbd", "slurm-client", "mariadb-server")
-
-
-def _installed(package: str) -> bool:
-    return subprocess.run(["dpkg", "-s", package], capture_output=True).returncode == 0
-
-
-@pytest.fixture(scope="module")
-def slurm_cluster(tmp_path_factory):
-    """Start a localhost SLURM with accounting for this module; stop it (by PID files) afterwards."""
-    if shutil.which("dpkg") is None or not all(_installed(p) for p in PACKAGES):
-        if os.geteuid() != 0:
-            pytest.skip("SLURM packages missing and not root: cannot apt-get install them")
-        if shutil.which("apt-get") is None:
-            pytest.skip("SLURM packages missing and no apt-get to install them")
-    state = tmp_path_factory.mktemp("slurm")
-    started = subprocess.run(["bash", str(SCRIPT), "start", str(state)], capture_output=True, text=True, timeout=600)
-    assert started.returncode == 0, started.stderr
-    previous = os.environ.get("SLURM_CONF")
-    os.environ["SLURM_CONF"] = str(state / "etc" / "slurm.conf")
-    try:
-        yield state
-    finally:
-        subprocess.run(["bash", str(SCRIPT), "stop", str(state)], capture_output=True, timeout=120)
-        if previous is None:
-            os.environ.pop("SLURM_CONF", None)
-        else:
-            os.environ["SLURM_CONF"] = previous
 
 
 def _running_cell(folder: RunFolder, min_epochs: int):

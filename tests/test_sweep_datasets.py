@@ -15,7 +15,7 @@ import yaml
 from scaling.errors import InputError
 from scaling.sweep import RunFolder, collect, load_spec, run_sweep
 
-from test_sweep_trust import snapshot
+from sweep_helpers import snapshot
 
 
 def cli(*args):

@@ -9,16 +9,8 @@ import pytest
 
 from scaling.sweep import collect, parse_spec, run_sweep, sweep_status
 from scaling.sweep.runfolder import RunFolder, read_jsonl
+from sweep_helpers import TINY
 
-TINY = {
-    "name": "tiny",
-    "dataset": {"emt": {"n": 60, "seed": 1}, "cutoff": 4.0},
-    "split": {"val_fraction": 0.15, "test_fraction": 0.15},
-    "axes": {"train_size": [8, 16], "params": [560], "arch": ["twobody"], "seed": [0]},
-    "training": {"max_epochs": 2, "batch_size": 4, "eval_batch_size": 32, "warmup_steps": 2,
-                 "checkpoint_every_steps": 2},
-    "executor": {"kind": "local", "local": {"max_parallel": 2}},
-}
 
 
 def attempts(folder, cell_id):

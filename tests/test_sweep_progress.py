@@ -15,7 +15,7 @@ import yaml
 
 from scaling.console import progress_mode
 from scaling.sweep.progress import SweepLiveView
-from test_sweep_local import TINY
+from sweep_helpers import TINY
 
 
 def test_progress_mode_is_live_only_on_a_terminal_outside_ci(monkeypatch):

@@ -12,6 +12,7 @@ import pytest
 
 from scaling.errors import InputError
 from scaling.sweep import COLUMNS, RunFolder, collect, parse_spec, run_sweep, sweep_status, write_table
+from sweep_helpers import hold_lock
 
 SPEC = {
     "name": "rf",
@@ -27,15 +28,6 @@ def folder(tmp_path):
     spec = folder.freeze(parse_spec(SPEC))
     folder.ensure_cells(spec.cells())
     return folder
-
-
-def hold_lock(path):
-    """A separate process holding the cell's lock, as a training worker does."""
-    code = ("import fcntl, sys, time; h = open(sys.argv[1], 'a'); fcntl.flock(h, fcntl.LOCK_EX); "
-            "print('locked', flush=True); time.sleep(60)")
-    process = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
-    assert process.stdout.readline().strip() == "locked"
-    return process
 
 
 def write_result(folder, cell_id, **fields):

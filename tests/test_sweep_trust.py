@@ -4,7 +4,6 @@ Every test runs the real thing on tiny EMT data: real corrupt files, real proces
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -18,6 +17,7 @@ import yaml
 from scaling.errors import InputError
 from scaling.sweep import RunFolder, collect, parse_spec, run_sweep, sweep_status
 from scaling.sweep.runfolder import read_jsonl
+from sweep_helpers import hold_lock, snapshot
 
 TINY = {
     "name": "trust",
@@ -37,12 +37,6 @@ def cli(*args, cwd=None) -> subprocess.CompletedProcess:
 
 def attempts(folder, cell_id):
     return [a for a in folder.read_attempts(cell_id) if "event" not in a]
-
-
-def snapshot(path: Path) -> dict[str, str]:
-    """Every file under path with the sha256 of its bytes (and every folder), to compare byte for byte."""
-    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
-            for p in sorted(path.rglob("*"))}
 
 
 def frozen(tmp_path, spec=TINY) -> RunFolder:
@@ -200,7 +194,6 @@ def test_two_drivers_released_together_give_exactly_one_runner(tmp_path):
 def test_the_claim_is_the_lock_not_the_pid_file(tmp_path):
     """The instant between a driver taking its claim and recording its pid, made to last: another process holds
     the driver lock and driver.json is absent. A reader of driver.json alone would run a second driver."""
-    from test_sweep_runfolder import hold_lock
 
     folder = frozen(tmp_path, {**TINY, "axes": {**TINY["axes"], "seed": [0]}})
     holder = hold_lock(folder.path / "driver.lock")

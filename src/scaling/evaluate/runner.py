@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from scaling.analysis.record import finite
 from scaling.evaluate import defects, dynamics, statics
 from scaling.evaluate.models import Model
 from scaling.evaluate.structures import bulk_cases, fcc_lattice, suite_elements
@@ -39,14 +40,10 @@ def run_suite(model: Model, suite: EmtSuite | GroupsSuite, progress: bool = Fals
         "model": model.name,
         "settings": suite_settings(suite),
         "elements": list(elements) if elements else None,
-        "metrics": {k: _finite_or_none(v) for k, v in metrics.items()},
+        "metrics": {k: finite(v) for k, v in metrics.items()},
         "details": details,
         "seconds": time.perf_counter() - started,
     }
-
-
-def _finite_or_none(value: float) -> float | None:
-    return float(value) if value is not None and np.isfinite(value) else None
 
 
 def _emt(model: Model, suite: EmtSuite, elements: tuple[str, ...], advance: Callable[[str], None]):
@@ -124,7 +121,7 @@ def _emt(model: Model, suite: EmtSuite, elements: tuple[str, ...], advance: Call
                                             suite.hot_steps_between, suite.seed, calculators["reference"])
         errors = dynamics.force_errors(snapshots, calculators["model"])
         details["hot_forces"] = [{"structure": f"{md_cases[s.info['cell_index']].name}@{s.info['temperature_K']:.0f}K"
-                                  f"#{s.info['frame']}", "n_atoms": len(s), "force_mae_ev_a": _finite_or_none(mae)}
+                                  f"#{s.info['frame']}", "n_atoms": len(s), "force_mae_ev_a": finite(mae)}
                                  for s, mae in zip(snapshots, errors["per_structure"])]
         metrics["hot_force_mae_ev_a"] = errors["mae"]
         metrics["force_softening"] = errors["slope"]
@@ -167,9 +164,9 @@ def _bulk_energy_per_atom(case, lattice: float, calculator) -> float:
 
 def _row(structure: str, quantity: str, model: float, reference: float, percent: bool) -> dict[str, Any]:
     signed = (model - reference) / abs(reference) * 100 if percent else model - reference
-    return {"structure": structure, "quantity": quantity, "model": _finite_or_none(model),
-            "reference": _finite_or_none(reference), "error": _finite_or_none(abs(signed)),
-            "signed": _finite_or_none(signed), "unit": "%" if percent else "eV"}
+    return {"structure": structure, "quantity": quantity, "model": finite(model),
+            "reference": finite(reference), "error": finite(abs(signed)),
+            "signed": finite(signed), "unit": "%" if percent else "eV"}
 
 
 def _mean_error(rows, quantity: str) -> float:
