@@ -183,6 +183,9 @@ def _build_parts(chunks: Iterable[Chunk], parts_dir: Path, cutoff: float, worker
             if progress is not None:
                 progress(done, total)
         return parts
+    import ase.io  # noqa: F401  (imported once here, so forked workers start with the readers and vesin loaded)
+    import vesin  # noqa: F401
+
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)  # fork: no re-imports per worker
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
