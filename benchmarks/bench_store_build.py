@@ -2,6 +2,7 @@
 
     python benchmarks/bench_store_build.py --ratio [--n 20000] [--source POOL.extxyz] [--workdir DIR]
     python benchmarks/bench_store_build.py --synthetic 1000000 [--reference 20000] [--workers 2] [--workdir DIR]
+    python benchmarks/bench_store_build.py --synthetic 200000 --replicate 5   # 1M joined from 5 copies of 200k
 
 --ratio: `scaling data build --workers 1` and `--workers 2` on the same extxyz pool of --n structures (--source,
     or random configurations written by this script), run one after the other as whole CLI processes; prints both
@@ -12,7 +13,9 @@
     (GraphStore(path) in a fresh process), latency of random batches of 32 (store.batch), and a training process
     (a tiny twobody model, --steps steps on random batches of 32 drawn from the whole store): its peak resident
     memory (VmHWM, which counts the store pages it mapped) and its peak anonymous memory (RssAnon, its own).
-    The two stores' children run alternately, so machine load hits them alike.
+    The two stores' children run alternately, so machine load hits them alike. --replicate K joins K copies of
+    the --synthetic store (scaling.data.merge) and probes that instead: real file sizes and index ranges of K x N
+    structures where building K x N would take too long (build time then projected from the measured rate).
 """
 
 from __future__ import annotations
@@ -129,6 +132,22 @@ def build_synthetic(n: int, workers: int, cutoff: float, out: Path) -> None:
           flush=True)
 
 
+def join_copies(store: Path, copies: int, out: Path) -> None:
+    """A store of `copies` x the structures of `store` (scaling.data.merge, as `scaling data merge` does)."""
+    from scaling.data.merge import merge_stores
+
+    if (out / "manifest.json").is_file():
+        print(f"[join] {out} exists, kept")
+        return
+    start = time.perf_counter()
+    merge_stores([store] * copies, out, force=True)
+    seconds = time.perf_counter() - start
+    size = disk_bytes(out)
+    n = json.loads((out / "manifest.json").read_text())["n_structures"]
+    print(f"[join] {copies} copies of {store.name}: {n} structures, {size / 2**30:.2f} GiB on disk, joined in "
+          f"{seconds:.0f} s ({size / 2**20 / seconds:.0f} MiB/s)", flush=True)
+
+
 def probe(store_path: str, steps: int) -> None:
     """The child: open time, batch latency, then a tiny model's training steps; one JSON line."""
     import resource  # noqa: F401
@@ -185,6 +204,12 @@ def scale(args) -> None:
               work / f"synthetic-store-{args.synthetic}"}
     for n, path in stores.items():
         build_synthetic(n, args.workers, args.cutoff, path)
+    if args.replicate > 1:
+        big = args.synthetic * args.replicate
+        stores[big] = work / f"synthetic-store-{args.synthetic}x{args.replicate}"
+        join_copies(stores[args.synthetic], args.replicate, stores[big])
+        del stores[args.synthetic]
+        args.synthetic = big
     rows = {n: [] for n in stores}
     for _ in range(args.repeats):
         for n, path in stores.items():
@@ -211,6 +236,8 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, default=None, help="size of the large synthetic store")
     parser.add_argument("--reference", type=int, default=20000, help="size of the reference synthetic store")
     parser.add_argument("--workers", type=int, default=2, help="build processes for --synthetic")
+    parser.add_argument("--replicate", type=int, default=1,
+                        help="probe K copies of the --synthetic store joined into one (K x N structures)")
     parser.add_argument("--steps", type=int, default=300, help="training steps per probe")
     parser.add_argument("--repeats", type=int, default=2, help="probe runs per store (alternating)")
     parser.add_argument("--cutoff", type=float, default=5.0)
