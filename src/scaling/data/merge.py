@@ -10,6 +10,7 @@ memory stays bounded whatever their size.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -72,62 +73,107 @@ def _in_shard_order(stores: list) -> list:
 
 def join_parts(parts: Sequence[Path], folder: Path, extra: dict[str, Any]) -> dict[str, Any]:
     """Write the store of all `parts` (store folders, in order) into the existing `folder`; `extra` gives the
-    fields that are not the parts' (cutoff, source, source_sha256, shard). Returns the manifest."""
+    fields that are not the parts' (cutoff, source, source_sha256, shard). Returns the manifest.
+
+    Output files are written with positional writes (no memory map), and each part is opened only while it is
+    copied, so the process maps at most one part at a time."""
     from scaling.data.store import _ARRAYS, FORMAT, TRAJECTORIES, GraphStore, _version
 
-    stores = [GraphStore(part) for part in parts]
-    for store in stores:
+    sizes, part_groups, part_elements, shapes, wide = [], [], set(), {}, False
+    for part in parts:  # checks and sizes first: a broken part is refused before anything is written
+        store = GraphStore(part)
         if store.cutoff != extra["cutoff"]:
             raise InputError(f"{store.path / 'manifest.json'}: field cutoff={store.cutoff}, expected "
                              f"{extra['cutoff']} like the other parts")
-    sizes = np.array([[len(s), s.atom_ptr[-1], s.edge_ptr[-1]] for s in stores], dtype=np.int64)
-    starts = np.vstack([np.zeros((1, 3), np.int64), np.cumsum(sizes, axis=0)])
+        store.trajectory_keys()
+        sizes.append([len(store), store.atom_ptr[-1], store.edge_ptr[-1]])
+        part_groups.append(store.manifest.get("provenance_groups") or [])
+        part_elements.update(store.elements)
+        wide |= store.array("cell_shift").dtype != np.int8
+        shapes = shapes or {name: (store.array(name).dtype, store.array(name).shape[1:]) for name in _ARRAYS}
+        del store
+    starts = np.vstack([np.zeros((1, 3), np.int64), np.cumsum(np.array(sizes, dtype=np.int64), axis=0)])
     n, n_atoms, n_edges = (int(v) for v in starts[-1])
-    groups = _joined_groups(stores)
-    wide = any(s.array("cell_shift").dtype != np.int8 for s in stores)
+    groups, remap = _joined_groups(part_groups)
     shift_dtype = np.dtype(np.int16 if wide else np.int8)
-    trajectory_maps, trajectory_keys = _joined_trajectories(stores, starts[:, 0])
-    rows = {"atom": 1, "edge": 2}
-    for name in _ARRAYS:
-        first = stores[0].array(name)
-        dtype = shift_dtype if name == "cell_shift" else first.dtype
-        kind = "atom" if name in ("z", "pos", "forces") else "edge" if name in ("edge_index", "cell_shift") else "n"
-        length = n_atoms if kind == "atom" else n_edges if kind == "edge" else n + 1 if name.endswith("_ptr") else n
-        shape = (2, length) if name == "edge_index" else (length, *first.shape[1:])
-        out = np.lib.format.open_memmap(folder / f"{name}.npy", mode="w+", dtype=dtype, shape=shape)
-        for k, store in enumerate(stores):
-            at = int(starts[k, rows.get(kind, 0)])
-            source = store.array(name)
-            if name == "edge_index":
-                for lo in range(0, source.shape[1], BLOCK):
-                    block = source[:, lo : lo + BLOCK]
-                    out[:, at + lo : at + lo + block.shape[1]] = block
-                continue
-            for lo in range(0, len(source), BLOCK):
-                block = np.asarray(source[lo : lo + BLOCK])
-                if name == "atom_ptr":
-                    block = block + starts[k, 1]
-                elif name == "edge_ptr":
-                    block = block + starts[k, 2]
-                elif name == "group":
-                    block = groups["remap"][k][block]
-                elif name == "trajectory":
-                    block = trajectory_maps[k][block]
-                out[at + lo : at + lo + len(block)] = block
-        out.flush()
-        del out
-    manifest = _joined_manifest(folder, stores, groups["groups"], n_edges, shift_dtype, _version())
+    shapes["cell_shift"] = (shift_dtype, (3,))
+    outputs = {name: _NpyWriter(folder / f"{name}.npy", dtype, _shape(name, shapes[name][1], n, n_atoms, n_edges))
+               for name, (dtype, _) in shapes.items()}
+    first: dict[tuple, int] = {}
+    trajectory_keys: list = []
+    try:
+        for k, part in enumerate(parts):
+            store = GraphStore(part)
+            at_n, at_atom, at_edge = (int(v) for v in starts[k])
+            mapping = np.arange(len(store), dtype=np.int64) + at_n
+            for source, label, local in store.trajectory_keys():
+                key = (source, json.dumps(label))
+                if key not in first:
+                    first[key] = at_n + int(local)
+                    trajectory_keys.append([source, label, first[key]])
+                mapping[int(local)] = first[key]
+            transforms = {"atom_ptr": lambda b: b + at_atom, "edge_ptr": lambda b: b + at_edge,
+                          "group": lambda b: remap[k][b], "trajectory": lambda b: mapping[b]}
+            for name in _ARRAYS:
+                array = store.array(name)
+                kind = "atom" if name in ("z", "pos", "forces") else "edge" if name in ("edge_index", "cell_shift") \
+                    else "n"
+                at = at_atom if kind == "atom" else at_edge if kind == "edge" else at_n
+                if name == "edge_index":
+                    for row in range(2):
+                        for lo in range(0, array.shape[1], BLOCK):
+                            outputs[name].write(row * n_edges + at + lo, array[row, lo : lo + BLOCK])
+                    continue
+                transform = transforms.get(name, lambda b: b)
+                for lo in range(0, len(array), BLOCK):
+                    outputs[name].write(at + lo, transform(np.asarray(array[lo : lo + BLOCK])))
+            del store, array
+    finally:
+        for writer in outputs.values():
+            writer.close()
+    manifest = _joined_manifest(folder, groups, part_elements, n_edges, shift_dtype, _version())
     manifest["format"] = FORMAT
     for key in ("source", "source_sha256", "cutoff"):
         manifest[key] = extra.get(key)
     manifest.update(extra)
-    _stream_ids(stores, folder)
+    _stream_ids(parts, folder)
     (folder / TRAJECTORIES).write_text(json.dumps(trajectory_keys) + "\n")
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
 
-def _joined_groups(stores) -> dict[str, Any]:
+def _shape(name: str, tail: tuple, n: int, n_atoms: int, n_edges: int) -> tuple:
+    if name == "edge_index":
+        return (2, n_edges)
+    if name in ("z", "pos", "forces"):
+        return (n_atoms, *tail)
+    if name == "cell_shift":
+        return (n_edges, *tail)
+    return (n + 1 if name.endswith("_ptr") else n, *tail)
+
+
+class _NpyWriter:
+    """An .npy file of a known dtype and shape, filled by flat row offset with positional writes."""
+
+    def __init__(self, path: Path, dtype, shape: tuple):
+        self.dtype = np.dtype(dtype)
+        flat = path.name == "edge_index.npy"  # [2, E]: written row by row at flat offsets
+        self.row_bytes = self.dtype.itemsize * (1 if flat else int(np.prod(shape[1:], dtype=np.int64)))
+        self.handle = open(path, "wb")
+        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_1_0(self.handle, header)
+        self.offset = self.handle.tell()
+        self.handle.truncate(self.offset + self.dtype.itemsize * int(np.prod(shape, dtype=np.int64)))
+
+    def write(self, row: int, block: np.ndarray) -> None:
+        data = np.ascontiguousarray(block, dtype=self.dtype)
+        os.pwrite(self.handle.fileno(), memoryview(data).cast("B"), self.offset + row * self.row_bytes)
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def _joined_groups(part_groups) -> tuple[list, list[np.ndarray]]:
     """The union of the parts' provenance groups in the order a single build sorts them, with counts and elements,
     and for each part the map from its group numbers to the joined ones."""
     from ase.data import chemical_symbols
@@ -136,9 +182,9 @@ def _joined_groups(stores) -> dict[str, Any]:
 
     joined: dict[str, dict] = {}
     part_keys = []
-    for store in stores:
+    for groups_of_part in part_groups:
         keys = []
-        for group in store.manifest.get("provenance_groups") or []:
+        for group in groups_of_part:
             key = settings_key(group["calculator"], group["settings"])
             keys.append(key)
             entry = joined.setdefault(key, {"calculator": group["calculator"], "settings": group["settings"],
@@ -154,28 +200,10 @@ def _joined_groups(stores) -> dict[str, Any]:
         entry["elements"] = sorted(entry["elements"], key=chemical_symbols.index)
         groups.append({**json.loads(key), "count": entry["count"], "elements": entry["elements"]})
     remap = [np.array([index[key] for key in keys] or [0], dtype=np.int32) for keys in part_keys]
-    return {"groups": groups, "remap": remap}
+    return groups, remap
 
 
-def _joined_trajectories(stores, offsets) -> tuple[list[np.ndarray], list]:
-    """For each part, the map from its trajectory numbers (local first indices) to the joined ones: a labelled
-    trajectory seen in an earlier part keeps that part's first index."""
-    first: dict[tuple, int] = {}
-    keys = []
-    maps = []
-    for store, offset in zip(stores, offsets):
-        mapping = np.arange(len(store), dtype=np.int64) + int(offset)
-        for source, label, local in store.trajectory_keys():
-            key = (source, json.dumps(label))
-            if key not in first:
-                first[key] = int(offset) + int(local)
-                keys.append([source, label, first[key]])
-            mapping[int(local)] = first[key]
-        maps.append(mapping)
-    return maps, keys
-
-
-def _joined_manifest(folder: Path, stores, groups, n_edges: int, shift_dtype, created_by: str) -> dict[str, Any]:
+def _joined_manifest(folder: Path, groups, elements, n_edges: int, shift_dtype, created_by: str) -> dict[str, Any]:
     """The manifest fields of `summarize` and `_flatten`, from the joined arrays and the parts' manifests."""
     from ase.data import chemical_symbols
 
@@ -183,7 +211,7 @@ def _joined_manifest(folder: Path, stores, groups, n_edges: int, shift_dtype, cr
     counts = np.diff(atom_ptr)
     per_atom = np.load(folder / "energy.npy", mmap_mode="r") / counts
     n_with_stress = int(np.count_nonzero(np.load(folder / "has_stress.npy", mmap_mode="r")))
-    elements = sorted({e for s in stores for e in s.elements}, key=chemical_symbols.index)
+    elements = sorted(elements, key=chemical_symbols.index)
     n = len(counts)
     return {
         "n_structures": n,
@@ -203,12 +231,14 @@ def _joined_manifest(folder: Path, stores, groups, n_edges: int, shift_dtype, cr
     }
 
 
-def _stream_ids(stores, folder: Path) -> None:
+def _stream_ids(parts, folder: Path) -> None:
     """ids.json of the joined store, written part by part (the bytes json.dumps of the whole list gives)."""
+    from scaling.data.store import GraphStore
+
     with open(folder / "ids.json", "w") as handle:
         handle.write("[")
-        for k, store in enumerate(stores):
-            ids = store.ids
+        for k, part in enumerate(parts):
+            ids = GraphStore(part).ids
             if ids and k and handle.tell() > 1:
                 handle.write(", ")
             handle.write(json.dumps(ids)[1:-1])
