@@ -6,7 +6,8 @@
 
 --ratio: `scaling data build --workers 1` and `--workers 2` on the same extxyz pool of --n structures (--source,
     or random configurations written by this script), run one after the other as whole CLI processes; prints both
-    wall times and their ratio, the parent's peak resident memory in both, and checks that the stores are equal.
+    wall times and their ratio, the peak resident memory of the largest build process in both, and checks that
+    the stores are equal; and, as the reference, the speed-up two CPU-bound processes get on the machine now.
 --synthetic N: a store of N random configurations (8-64 atoms on a jittered grid, 16.5 A^3 per atom, random
     triclinic strain within 10%, elements Al/Cu/Ni/Pd, random labels) generated inside the workers (no source
     file), and one of --reference structures of the same generator. For both: build time, size on disk, open time
@@ -93,6 +94,26 @@ def timed(argv: list[str]) -> tuple[float, float]:
     return seconds, usage.ru_maxrss / 1024
 
 
+def _spin(n: int) -> float:
+    start = time.perf_counter()
+    total = 0
+    for i in range(n):
+        total += i
+    return time.perf_counter() - start
+
+
+def machine_parallelism(n: int = 20_000_000) -> float:
+    """What this machine gives two CPU-bound processes now: (2 x one loop alone) / (two loops at once)."""
+    import multiprocessing
+
+    one = _spin(n)
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        start = time.perf_counter()
+        pool.map(_spin, [n, n])
+        two = time.perf_counter() - start
+    return 2 * one / two
+
+
 def ratio(args) -> None:
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -104,15 +125,18 @@ def ratio(args) -> None:
         write_extxyz([s for c in synthetic_chunks(args.n) for s in c.read()], source)
         print(f"[source] wrote {args.n} random configurations to {source} in {time.perf_counter() - start:.0f} s")
     times = {}
+    before = machine_parallelism()
     for workers in (1, 2):
         out = work / f"store-w{workers}"
         times[workers] = timed(scaling_cli("-q", "data", "build", str(source), "--cutoff", str(args.cutoff),
                                            "--workers", str(workers), "--out", str(out), "--force"))
-        print(f"[build] --workers {workers}: {times[workers][0]:.1f} s wall, parent peak RSS "
+        print(f"[build] --workers {workers}: {times[workers][0]:.1f} s wall, peak RSS of the largest process "
               f"{times[workers][1]:.0f} MB", flush=True)
     same = all(filecmp.cmp(work / "store-w1" / p.name, p, shallow=False) for p in (work / "store-w2").iterdir())
     print(f"[build] {source.name}: --workers 1 {times[1][0]:.1f} s, --workers 2 {times[2][0]:.1f} s, "
           f"ratio {times[1][0] / times[2][0]:.2f}x; stores byte-identical: {same}")
+    print(f"[machine] two CPU-bound processes ran {before:.2f}x / {machine_parallelism():.2f}x as fast as one "
+          "(before / after the builds): the most --workers 2 can gain now (2.00 on 2 idle cores)")
 
 
 def build_synthetic(n: int, workers: int, cutoff: float, out: Path) -> None:
