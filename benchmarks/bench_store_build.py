@@ -174,7 +174,6 @@ def join_copies(store: Path, copies: int, out: Path) -> None:
 
 def probe(store_path: str, steps: int) -> None:
     """The child: open time, batch latency, then a tiny model's training steps; one JSON line."""
-    import resource  # noqa: F401
     import torch
 
     from scaling.data.store import GraphStore

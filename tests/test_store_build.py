@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-import scaling.data.build as build
 from scaling.cli import main
+from scaling.data import build
 from scaling.data.emt import emt_dataset
 from scaling.data.io import read_structures, write_extxyz
 from scaling.data.store import GraphStore

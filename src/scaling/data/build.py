@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import multiprocessing
 import shutil
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -147,7 +148,11 @@ def build_from_chunks(
     """Build every chunk into a part store (`workers` processes), then join the parts, in chunk order, into the
     store `out_dir` (atomically). `manifest` adds fields (source, source_sha256, shard) to the store's manifest."""
     from scaling.data.merge import join_parts
-    from scaling.data.store import atomic_store_folder, check_cutoff, check_output_folder
+    from scaling.data.store import (
+        atomic_store_folder,
+        check_cutoff,
+        check_output_folder,
+    )
 
     check_cutoff(cutoff)
     check_output_folder(out_dir, force)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -112,8 +113,8 @@ def join_parts(parts: Sequence[Path], folder: Path, extra: dict[str, Any]) -> di
                     first[key] = at_n + int(local)
                     trajectory_keys.append([source, label, first[key]])
                 mapping[int(local)] = first[key]
-            transforms = {"atom_ptr": lambda b: b + at_atom, "edge_ptr": lambda b: b + at_edge,
-                          "group": lambda b: remap[k][b], "trajectory": lambda b: mapping[b]}
+            transforms = {"atom_ptr": lambda b, a=at_atom: b + a, "edge_ptr": lambda b, e=at_edge: b + e,
+                          "group": lambda b, r=remap[k]: r[b], "trajectory": lambda b, m=mapping: m[b]}
             for name in _ARRAYS:
                 array = store.array(name)
                 kind = "atom" if name in ("z", "pos", "forces") else "edge" if name in ("edge_index", "cell_shift") \
@@ -159,7 +160,7 @@ class _NpyWriter:
         self.dtype = np.dtype(dtype)
         flat = path.name == "edge_index.npy"  # [2, E]: written row by row at flat offsets
         self.row_bytes = self.dtype.itemsize * (1 if flat else int(np.prod(shape[1:], dtype=np.int64)))
-        self.handle = open(path, "wb")
+        self.handle = open(path, "wb")  # noqa: SIM115  (closed by close(), after every part is written)
         header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": shape}
         np.lib.format.write_array_header_1_0(self.handle, header)
         self.offset = self.handle.tell()
