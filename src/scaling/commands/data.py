@@ -1,4 +1,4 @@
-"""`scaling data emt|build|info` (and, from scaling.commands.data_provenance, `check|correct`)."""
+"""`scaling data emt|build|merge|info` (and, from scaling.commands.data_provenance, `check|correct`)."""
 
 from __future__ import annotations
 
@@ -23,8 +23,17 @@ def register(subparsers) -> None:
     build.add_argument("--cutoff", type=float, default=5.0, help="neighbour cutoff in A (default 5.0)")
     build.add_argument("--out", required=True, help="store folder to create")
     build.add_argument("--force", action="store_true", help="replace an existing store")
+    build.add_argument("--workers", type=int, default=1, help="processes computing neighbour lists (default 1)")
+    build.add_argument("--shard", default=None, metavar="I/N",
+                       help="build only the I-th of N equal frame ranges (0 <= I < N); join with `data merge`")
     _reader_flags(build)
     build.set_defaults(handler=run_build)
+
+    merge = data_subparsers.add_parser("merge", help="join stores (the shards of `build --shard`) into one store")
+    merge.add_argument("shards", metavar="SHARD", nargs="+", help="store folders (shards in any order)")
+    merge.add_argument("--out", required=True, help="store folder to create")
+    merge.add_argument("--force", action="store_true", help="replace an existing store")
+    merge.set_defaults(handler=run_merge)
 
     info = data_subparsers.add_parser("info", help="counts, elements, labels and provenance groups")
     info.add_argument("source", metavar="SOURCE_OR_STORE")
@@ -134,13 +143,20 @@ def run_emt(args) -> int:
 
 
 def run_build(args) -> int:
-    from scaling.data.io import read_structures
+    from scaling.data.build import parse_shard
     from scaling.data.store import build_store
 
-    with progress_bar(args, "reading and validating") as progress:
-        structures = read_structures(args.source, **_read_kwargs(args), progress=progress)
-    with progress_bar(args, "neighbour lists") as progress:
-        build_store(args.source, args.out, args.cutoff, structures=structures, force=args.force, progress=progress)
+    shard = parse_shard(args.shard) if args.shard is not None else None
+    with progress_bar(args, "structures") as progress:
+        build_store(args.source, args.out, args.cutoff, read_kwargs=_read_kwargs(args), force=args.force,
+                    progress=progress, workers=args.workers, shard=shard)
+    return 0
+
+
+def run_merge(args) -> int:
+    from scaling.data.merge import merge_stores
+
+    merge_stores(args.shards, args.out, force=args.force)
     return 0
 
 

@@ -141,21 +141,37 @@ def _scalar(value: Any) -> Any:
     return None
 
 
-def _read_ase(path, format, energy_key, forces_key, stress_key, index, progress) -> list[Structure]:
+def read_extxyz_range(path: str | Path, start: int, end: int, first_frame: int, *, energy_key: str | None = None,
+                      forces_key: str | None = None, stress_key: str | None = None) -> list[Structure]:
+    """The validated structures of the whole extxyz frames in bytes [start, end) of `path`, numbered from
+    `first_frame` (what `read_structures` gives for those frames): one chunk of a parallel store build."""
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        text = handle.read(end - start).decode("utf-8", errors="replace")
+    structures = _read_ase(path, "extxyz", energy_key, forces_key, stress_key, ":", None,
+                           handle=_io.StringIO(text), first_frame=first_frame)
+    for structure in structures:
+        validate_structure(structure, f"{path}: frame {structure.provenance['frame']}")
+    return structures
+
+
+def _read_ase(path, format, energy_key, forces_key, stress_key, index, progress, *, handle=None,
+              first_frame=0) -> list[Structure]:
     """Frames one at a time (ase.io.iread), so a large file never holds all its Atoms objects at once."""
     from ase.io import iread
 
     structures: list[Structure] = []
-    frames = iread(str(path), index=index, format=format)
+    frames = iread(handle if handle is not None else str(path), index=index, format=format)
     while True:
+        frame = first_frame + len(structures)
         try:
             atoms = next(frames)
         except StopIteration:
             break
         except Exception as error:  # ase raises many types for a broken file; all mean the same to a user
             kind = format or "format guessed by ase"
-            raise InputError(f"{path}: frame {len(structures)}: cannot read ({kind}): {_one_line(error)}") from None
-        structures.append(_from_ase_atoms(atoms, path, len(structures), energy_key, forces_key, stress_key))
+            raise InputError(f"{path}: frame {frame}: cannot read ({kind}): {_one_line(error)}") from None
+        structures.append(_from_ase_atoms(atoms, path, frame, energy_key, forces_key, stress_key))
         if progress is not None and len(structures) % 100 == 0:
             progress(len(structures), None)
     return structures

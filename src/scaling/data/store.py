@@ -10,6 +10,7 @@ per array instead of one Data per structure (the per-item Python overhead domina
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 FORMAT = "scaling-graph-store/1"
 DEFAULT_CUTOFF = 5.0
+TRAJECTORIES = "trajectories.json"  # [[source, label, first index], ...] of labelled trajectories (joins parts)
 _ARRAYS = ("z", "pos", "forces", "atom_ptr", "cell", "pbc", "energy", "stress", "has_stress", "edge_index",
            "cell_shift", "edge_ptr", "group", "trajectory")
 
@@ -42,45 +44,50 @@ def build_store(
     read_kwargs: dict[str, Any] | None = None,
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
+    shard: tuple[int, int] | None = None,
 ) -> Path:
-    """Build a store from `source` (or from `structures`, with `source` recorded as their origin); returns its path."""
-    from scaling.data.graphs import neighbour_list
-    from scaling.data.io import read_structures, source_sha256
+    """Build a store from `source` (or from `structures`, with `source` recorded as their origin); returns its path.
 
-    out_dir = Path(out_dir)
+    `workers` processes compute the neighbour lists chunk by chunk (scaling.data.build); `shard=(i, n)` builds only
+    the i-th of n equal frame ranges, a store of its own that `merge_stores` joins with the others."""
+    from scaling.data.build import build_from_source
+
+    return build_from_source(source, Path(out_dir), cutoff, structures=structures, read_kwargs=read_kwargs,
+                             force=force, progress=progress, workers=workers, shard=shard)
+
+
+def check_cutoff(cutoff) -> None:
     if not (isinstance(cutoff, (int, float)) and math.isfinite(cutoff) and cutoff > 0):
         raise InputError(f"--cutoff: must be a positive finite number of A, got {cutoff}")
-    _check_output_folder(out_dir, force)
-    if structures is None:
-        if source is None:
-            raise InputError("build_store: give a source file or structures")
-        structures = read_structures(source, **(read_kwargs or {}))
-    if not structures:
-        raise InputError(f"{source}: no structures")
-    _check_memory(structures, cutoff)
+
+
+def neighbour_lists(structures: Sequence[Structure], cutoff: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Each structure's edge_index (int32) and cell_shift (int16), narrowed at once (int64 lists of 20M edges cost
+    GBs)."""
+    from scaling.data.graphs import neighbour_list
 
     edges, shifts = [], []
-    for k, structure in enumerate(structures, start=1):
+    for structure in structures:
         edge_index, cell_shift = neighbour_list(structure.positions, structure.cell, structure.pbc, cutoff)
         if cell_shift.size and np.abs(cell_shift).max() > np.iinfo(np.int16).max:
             raise InputError(f"{structure.id}: a periodic image shift above {np.iinfo(np.int16).max} cells")
-        edges.append(edge_index.astype(np.int32))  # narrow at once: int64 lists of 20M edges cost GBs
+        edges.append(edge_index.astype(np.int32))
         shifts.append(cell_shift.astype(np.int16))
-        if progress is not None:
-            progress(k, len(structures))
-    arrays, manifest = _flatten(structures, edges, shifts)
-    manifest.update(
-        format=FORMAT,
-        source=str(source) if source is not None else None,
-        source_sha256=source_sha256(source) if source is not None and Path(source).is_file() else None,
-        cutoff=float(cutoff),
-    )
-    _write_atomically(out_dir, arrays, manifest, [s.id for s in structures], force)
-    log.info("graph store %s: %d structures, %d edges", out_dir, manifest["n_structures"], manifest["n_edges"])
-    return out_dir
+    return edges, shifts
 
 
-def _check_output_folder(out_dir: Path, force: bool) -> None:
+def write_part(structures: Sequence[Structure], folder: Path, cutoff: float) -> None:
+    """The store of `structures` written into the new folder `folder` (no manifest source; a part of a build)."""
+    check_memory(structures, cutoff)
+    edges, shifts = neighbour_lists(structures, cutoff)
+    arrays, manifest, trajectory_keys = _flatten(structures, edges, shifts)
+    manifest.update(format=FORMAT, source=None, source_sha256=None, cutoff=float(cutoff))
+    folder.mkdir()
+    write_store_files(folder, arrays, manifest, [s.id for s in structures], trajectory_keys)
+
+
+def check_output_folder(out_dir: Path, force: bool) -> None:
     """A store is written only where nothing is, or (with force) over another store: never over a file or a
     folder of something else (force would otherwise delete it)."""
     if out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()):
@@ -100,7 +107,7 @@ def _check_output_folder(out_dir: Path, force: bool) -> None:
 _BYTES_PER_PAIR = 64
 
 
-def _check_memory(structures: Sequence[Structure], cutoff: float) -> None:
+def check_memory(structures: Sequence[Structure], cutoff: float) -> None:
     """Refuse a cutoff whose neighbour lists cannot fit in memory: pairs per atom grow as density * 4/3 pi r^3."""
     from scaling.system import require_memory
 
@@ -132,7 +139,7 @@ def cached_store(source: str | Path, cutoff: float = DEFAULT_CUTOFF, cache: str 
         raise
 
 
-def _flatten(structures, edges, shifts) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def _flatten(structures, edges, shifts) -> tuple[dict[str, np.ndarray], dict[str, Any], list]:
     n_atoms = np.array([s.n_atoms for s in structures], dtype=np.int64)
     n_edges = np.array([e.shape[1] for e in edges], dtype=np.int64)
     all_shifts = np.concatenate(shifts) if shifts else np.zeros((0, 3), np.int16)
@@ -141,7 +148,7 @@ def _flatten(structures, edges, shifts) -> tuple[dict[str, np.ndarray], dict[str
     group_keys = sorted({provenance_key(s) for s in structures})
     group_of = {key: i for i, key in enumerate(group_keys)}
     groups = [group_of[provenance_key(s)] for s in structures]
-    trajectory = _trajectories(structures)
+    trajectory, trajectory_keys = _trajectories(structures)
     stress = np.stack([s.stress if s.stress is not None else np.zeros((3, 3)) for s in structures])
     arrays = {
         "z": np.concatenate([s.numbers for s in structures]).astype(np.uint8),
@@ -166,7 +173,7 @@ def _flatten(structures, edges, shifts) -> tuple[dict[str, np.ndarray], dict[str
         cell_shift_dtype=np.dtype(shift_dtype).name,
         created_by=_version(),
     )
-    return arrays, manifest
+    return arrays, manifest, trajectory_keys
 
 
 def summarize(structures: Sequence[Structure]) -> dict[str, Any]:
@@ -200,15 +207,19 @@ def summarize(structures: Sequence[Structure]) -> dict[str, Any]:
     }
 
 
-def _trajectories(structures) -> np.ndarray:
-    """Correlated-frame groups: structures sharing (source, info['trajectory']) get the index of the first one."""
+def _trajectories(structures) -> tuple[np.ndarray, list]:
+    """Correlated-frame groups: structures sharing (source, info['trajectory']) get the index of the first one.
+    Also the labelled trajectories as [source, label, first index] (trajectories.json: how parts are joined)."""
     first: dict[tuple, int] = {}
+    keys = []
     out = np.empty(len(structures), dtype=np.int64)
     for k, s in enumerate(structures):
         label = s.provenance.get("info", {}).get("trajectory")
         key = (s.provenance.get("source"), label) if label is not None else ("own", k)
         out[k] = first.setdefault(key, k)
-    return out
+        if label is not None and out[k] == k:
+            keys.append([key[0], label, k])
+    return out, keys
 
 
 def _version() -> str:
@@ -217,16 +228,25 @@ def _version() -> str:
     return f"scaling {__version__}"
 
 
-def _write_atomically(out_dir: Path, arrays, manifest, ids, force: bool) -> None:
+def write_store_files(folder: Path, arrays, manifest, ids, trajectory_keys) -> None:
+    """The files of a store (docs/data.md) into an existing folder."""
+    for name, array in arrays.items():
+        np.save(folder / f"{name}.npy", np.ascontiguousarray(array))
+    (folder / "ids.json").write_text(json.dumps(ids) + "\n")
+    (folder / TRAJECTORIES).write_text(json.dumps(trajectory_keys) + "\n")
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_store_folder(out_dir: Path, force: bool):
+    """A temporary folder beside `out_dir`, renamed into place when the block ends (replacing a store with force);
+    on any failure it is removed, so nothing is half-written, and an OSError names the store."""
     tmp = None
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
         tmp.chmod(_folder_mode())  # mkdtemp makes it private; a store is as readable as any new folder
-        for name, array in arrays.items():
-            np.save(tmp / f"{name}.npy", np.ascontiguousarray(array))
-        (tmp / "ids.json").write_text(json.dumps(ids) + "\n")
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        yield tmp
         if out_dir.exists() and force:
             old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
             os.replace(out_dir, old)
@@ -361,6 +381,19 @@ class GraphStore:
     @property
     def ids(self) -> list[str]:
         return json.loads((self.path / "ids.json").read_text())
+
+    def trajectory_keys(self) -> list:
+        """The labelled trajectories as [source, label, first index] (what joining stores needs); [] if none."""
+        file = self.path / TRAJECTORIES
+        if not file.is_file():
+            return []
+        try:
+            keys = json.loads(file.read_text())
+        except (ValueError, UnicodeDecodeError) as error:
+            raise InputError(f"{file}: not valid JSON ({error})") from None
+        if not isinstance(keys, list) or not all(isinstance(k, list) and len(k) == 3 for k in keys):
+            raise InputError(f"{file}: not a list of [source, label, first index]")
+        return keys
 
     def n_atoms(self, indices=None) -> np.ndarray:
         counts = np.diff(self._atom_ptr_mem)

@@ -68,6 +68,7 @@ def prepare_data(folder: RunFolder, spec: SweepSpec, progress=None, plan=None) -
 def _materialise(out: Path, given: str | None, found, spec: SweepSpec, progress) -> None:
     """Put a whole store at `out`: linked from a prebuilt store, or built from a file, the EMT pool or `found`."""
     from scaling.data.store import build_store, is_store
+    from scaling.system import available_cores
 
     if given is not None and is_store(given):
         _link_store(Path(given), out)
@@ -75,11 +76,11 @@ def _materialise(out: Path, given: str | None, found, spec: SweepSpec, progress)
     if found is not None and found.structures is not None:
         log.info("building the graph store %s from %s (cutoff %.2f A)", out, found.path, spec.dataset.cutoff)
         build_store(found.path, out, cutoff=spec.dataset.cutoff, structures=found.structures, force=True,
-                    progress=progress)
+                    progress=progress, workers=available_cores())
         return
     source = Path(given) if given is not None else _emt_source(spec, progress)
     log.info("building the graph store %s from %s (cutoff %.2f A)", out, source, spec.dataset.cutoff)
-    build_store(source, out, cutoff=spec.dataset.cutoff, force=True, progress=progress)
+    build_store(source, out, cutoff=spec.dataset.cutoff, force=True, progress=progress, workers=available_cores())
 
 
 def _link_store(source: Path, out: Path) -> None:
