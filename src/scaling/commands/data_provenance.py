@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from scaling.data.store import is_store
+
 
 def register(data_subparsers) -> None:
     """Add the provenance subcommands to `scaling data`'s subparsers."""
@@ -56,7 +58,7 @@ def run_check(args: argparse.Namespace) -> int:
 
     from scaling.data.provenance import check_records, record_of, records_of_store
 
-    if (Path(args.source) / "manifest.json").is_file():
+    if is_store(Path(args.source)):
         from scaling.data.store import GraphStore
 
         records = records_of_store(GraphStore(args.source))

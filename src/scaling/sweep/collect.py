@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from scaling.atomic import atomic_write_bytes, atomic_write_json
+from scaling.data.store import is_store
 from scaling.errors import InputError
 from scaling.sweep.runfolder import RunFolder, read_json
 from scaling.sweep.status import sweep_status
-
 
 # Measured compute (scaling.train.compute): FLOPs as counted by torch's FlopCounterMode (matrix products).
 COMPUTE_COLUMNS = ("flops_per_step", "flops_per_structure", "structures_seen", "train_flops", "device_seconds",
@@ -105,7 +105,7 @@ def write_table(table, path: str | os.PathLike) -> Path:
 def _coverages(folder: RunFolder, spec) -> dict[tuple[int, int], float]:
     """Coverage per (train_size, seed), cached; empty (so NaN) until the store and scaling.data.coverage exist."""
     store = folder.data_dir / "store"
-    if not (store / "manifest.json").is_file():
+    if not is_store(store):
         return {}
     cache_path = folder.data_dir / "coverage.json"
     cached = read_json(cache_path) or {}

@@ -15,6 +15,7 @@ import os
 import shutil
 from pathlib import Path
 
+from scaling.data.store import is_store
 from scaling.sweep.runfolder import RunFolder
 from scaling.sweep.spec import SweepSpec
 
@@ -42,10 +43,10 @@ def prepare_data(folder: RunFolder, spec: SweepSpec, progress=None, plan=None) -
     folder.data_dir.mkdir(parents=True, exist_ok=True)
     with open(folder.data_dir / ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (store_dir / "manifest.json").is_file():
+        if not is_store(store_dir):
             pool = plan.pool if plan is not None else None
             _materialise(store_dir, spec.dataset.path, pool, spec, progress)
-        if spec.dataset.test_path is not None and not (test_store_path(folder) / "manifest.json").is_file():
+        if spec.dataset.test_path is not None and not is_store(test_store_path(folder)):
             test = plan.test if plan is not None else None
             _materialise(test_store_path(folder), spec.dataset.test_path, test, spec, progress)
         store = GraphStore(store_dir)
@@ -67,7 +68,7 @@ def prepare_data(folder: RunFolder, spec: SweepSpec, progress=None, plan=None) -
 
 def _materialise(out: Path, given: str | None, found, spec: SweepSpec, progress) -> None:
     """Put a whole store at `out`: linked from a prebuilt store, or built from a file, the EMT pool or `found`."""
-    from scaling.data.store import build_store, is_store
+    from scaling.data.store import build_store
     from scaling.system import available_cores
 
     if given is not None and is_store(given):

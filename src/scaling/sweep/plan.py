@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scaling.data.store import is_store
 from scaling.sweep.runfolder import RunFolder, read_json
 from scaling.sweep.spec import Cell, SweepSpec
 
@@ -134,10 +135,10 @@ def _sample(spec: SweepSpec, folder: RunFolder, scratch: Path, pool: list | None
 
     built = folder.data_dir / "store"
     prebuilt = Path(spec.dataset.path) if spec.dataset.path is not None else None
-    if not (built / "manifest.json").is_file() and prebuilt is not None and (prebuilt / "manifest.json").is_file():
+    if not is_store(built) and prebuilt is not None and is_store(prebuilt):
         built = prebuilt  # the dataset is a store made by `scaling data build`: probe it in place, read only
     split = spec.split
-    if (built / "manifest.json").is_file():
+    if is_store(built):
         store = GraphStore(built)
         n = len(store)
         indices = np.unique(np.linspace(0, n - 1, min(n, PROBE_SAMPLE)).round().astype(np.int64))
@@ -147,7 +148,7 @@ def _sample(spec: SweepSpec, folder: RunFolder, scratch: Path, pool: list | None
         store = GraphStore(build_store(None, scratch / "store", cutoff=spec.dataset.cutoff, structures=structures))
         indices = np.arange(len(store))
     elements = store.elements
-    if spec.dataset.emt is not None and not (built / "manifest.json").is_file():
+    if spec.dataset.emt is not None and not is_store(built):
         from scaling.data.emt import DEFAULT_ELEMENTS, check_elements
 
         elements = check_elements(spec.dataset.emt.elements or DEFAULT_ELEMENTS)  # the pool's, not the prefix's

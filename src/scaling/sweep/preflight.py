@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from scaling.data.store import is_store
 from scaling.errors import InputError
 from scaling.sweep.spec import SweepSpec
 
@@ -72,7 +73,7 @@ def check_spec(spec: SweepSpec, source: str, existing_store: Path | None = None,
 
 
 def _open_existing(store: Path | None) -> DataSource | None:
-    if store is None or not (store / "manifest.json").is_file():
+    if store is None or not is_store(store):
         return None
     from scaling.data.store import GraphStore
 
@@ -86,7 +87,7 @@ def _open_existing(store: Path | None) -> DataSource | None:
 def _pool(spec: SweepSpec, source: str, errors: list[str], progress) -> DataSource | None:
     if spec.dataset.path is not None:
         return _path_source(Path(spec.dataset.path), "dataset.path", spec, source, errors)
-    from scaling.data.emt import check_elements, emt_dataset, DEFAULT_ELEMENTS
+    from scaling.data.emt import DEFAULT_ELEMENTS, check_elements, emt_dataset
     from scaling.data.io import read_structures
 
     emt = spec.dataset.emt
@@ -110,7 +111,7 @@ def _path_source(path: Path, name: str, spec: SweepSpec, source: str, errors: li
         errors.append(f"{source}: field `{name}` = {str(path)!r}: no such file or graph store")
         return None
     if path.is_dir():
-        if not (path / "manifest.json").is_file():
+        if not is_store(path):
             errors.append(f"{source}: field `{name}` = {str(path)!r}: a directory but not a graph store "
                           "(no manifest.json; build one with `scaling data build`)")
             return None

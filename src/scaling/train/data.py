@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Batch, Data
 
+from scaling.data.store import is_store
 from scaling.errors import InputError
 from scaling.train.config import TrainConfig
 
@@ -74,7 +75,7 @@ def load_run_data(config: TrainConfig) -> RunData:
 
     if config.store is None:
         raise InputError("train config: field store=None: a graph store directory is required")
-    if not (Path(config.store) / "manifest.json").is_file():
+    if not is_store(Path(config.store)):
         raise InputError(f"{config.store}: not a graph store (no manifest.json); build one with `scaling data build`")
     store = GraphStore(config.store)
     test_fraction = 0.0 if config.test_store else config.test_fraction
@@ -84,7 +85,7 @@ def load_run_data(config: TrainConfig) -> RunData:
     train = training_subset(store, size, seed, sampler=config.sampler, split=split)
     elements = set(store.elements)
     if config.test_store:
-        if not (Path(config.test_store) / "manifest.json").is_file():
+        if not is_store(Path(config.test_store)):
             raise InputError(f"{config.test_store}: not a graph store (no manifest.json)")
         test_store = GraphStore(config.test_store)
         if abs(test_store.cutoff - store.cutoff) > 1e-9:
