@@ -27,6 +27,9 @@ from matplotlib.colors import LogNorm, Normalize, to_hex
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from scaling.analysis.regimes import break_interval as _interval
+from scaling.analysis.regimes import break_resolved as _resolved
+from scaling.analysis.regimes import describe_breaks
 from scaling.plot import style
 from scaling.plot.data import (
     as_frame,
@@ -161,15 +164,6 @@ def _panels(count: int, aspect: float = 0.8):
     return fig, flat[:count]
 
 
-def _interval(value: float, ci: Sequence[float] | None, stderr: float | None) -> tuple[float, float] | None:
-    if ci is not None and len(ci) == 2 and all(v is not None and np.isfinite(v) for v in ci):
-        return float(ci[0]), float(ci[1])
-    if stderr is not None and np.isfinite(stderr) and value > 0:
-        spread = 1.96 * stderr / value
-        return value * math.exp(-spread), value * math.exp(spread)
-    return None
-
-
 def _headroom(ax, fraction: float = 0.12) -> None:
     """Raise the top of a log y axis so the data end `fraction` of the height below it: room for labels there."""
     lo, hi = ax.get_ylim()
@@ -192,15 +186,6 @@ def _shade_regimes(ax, edges: Sequence[float], exponents: Sequence[float], symbo
             label = f"{symbol}$_{{{i + 1}}}$ = {exponents[i]:.2f}" if len(exponents) > 1 else f"{symbol} = {exponents[i]:.2f}"
             ax.text(centre, 0.97, label, transform=transform, ha="center", va="top", fontsize=6.5, color=colour,
                     bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
-
-
-def _resolved(band: tuple[float, float] | None, xs: np.ndarray) -> bool:
-    """A break is resolved when its 95% band leaves at least two distinct data x on each side: a regime needs
-    points of its own (a break at the first point, or a band spanning the data, marks no regime change)."""
-    if band is None:
-        return False
-    xs = np.unique(xs)
-    return int((xs < band[0]).sum()) >= 2 and int((xs > band[1]).sum()) >= 2
 
 
 def _mean_slope(entry: dict, xs: np.ndarray) -> float:
@@ -281,6 +266,8 @@ def plot_fit1d(
             if unresolved:
                 label += r"$^\dagger$"
                 any_unresolved = True
+            elif "law" in entry and (words := describe_breaks(entry, data[x].to_numpy(float), x, False)):
+                label += "\n" + words  # a resolved break: say which regime each side is
             handles.append(Line2D([], [], color=colour, marker=marker, ms=3, ls=linestyle,
                                   lw=1.1 if "law" in entry else 0))
             labels.append(label)
