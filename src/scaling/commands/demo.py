@@ -168,14 +168,14 @@ def _evaluate_largest(table_path, json_path) -> None:
 
 
 def regime_sentences(out: Path) -> list[str]:
-    """What the fits say about regimes, in words: per D-curve its regimes when the break is resolved (else its
-    one regime's mean slope), and per N the 2D surface's crossover D_x(N) where resolved inside the data."""
+    """What the fits say about regimes, in words: per D-curve its regimes when the break is resolved (else that it
+    is not), and per N the 2D surface's crossover D_x(N) where resolved inside the data."""
     import json
+
+    import pandas as pd
 
     from scaling.analysis.regimes import describe_breaks, describe_crossover
     from scaling.plot.data import group_label
-
-    import pandas as pd
 
     sentences = []
     path = out / "fit_data.json"
