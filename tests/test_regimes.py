@@ -20,10 +20,10 @@ def _entry(breaks, ci, exponents):
 
 def test_a_flattening_d_curve_is_data_limited_then_capacity_limited():
     words = describe_breaks(_entry([80.0], [60.0, 110.0], [0.91, 0.05]), D_GRID, "train_size")
-    assert words == ("data-limited (alpha = 0.91) below D = 80 [60, 110]; "
+    assert words == ("data-limited (alpha = 0.91) below D = 80 [60, 110], "
                      "capacity-limited (alpha = 0.05) above")
     short = describe_breaks(_entry([80.0], [60.0, 110.0], [0.91, 0.05]), D_GRID, "train_size", False)
-    assert short == "data-limited below D = 80 [60, 110]; capacity-limited above"
+    assert short == "data-limited below D = 80 [60, 110], capacity-limited above"
 
 
 def test_over_n_the_regimes_swap():
@@ -81,6 +81,6 @@ def test_the_demo_prints_regimes_from_its_outputs(tmp_path):
     (tmp_path / "fit_data.json").write_text(json.dumps({"fits": fits}))
     (tmp_path / "fit2d.json").write_text(json.dumps({"fits": [{**_surface_entry(4.0), "withheld": {}}]}))
     sentences = regime_sentences(tmp_path)
-    assert sentences[0].endswith("data-limited (alpha = 0.91) below D = 80 [60, 110]; "
+    assert sentences[0].endswith("data-limited (alpha = 0.91) below D = 80 [60, 110], "
                                  "capacity-limited (alpha = 0.05) above")
     assert "2D crossover D_x(N): not resolved" in sentences[1]

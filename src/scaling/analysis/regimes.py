@@ -49,7 +49,7 @@ def _band_text(value: float, band: tuple[float, float]) -> str:
 
 def describe_breaks(entry: dict, xs, x: str, with_exponents: bool = True) -> str | None:
     """One sentence on the regimes of a one-axis fit entry (`scaling fit` JSON) over data x values `xs`, e.g.
-    "data-limited (alpha = 0.91) below D = 83 [61, 112]; capacity-limited (alpha = 0.05) above", or None when no
+    "data-limited (alpha = 0.91) below D = 83 [61, 112], capacity-limited (alpha = 0.05) above", or None when no
     break of the entry is resolved. An axis other than D or N, or a break that steepens the curve, is described
     by its exponents without regime names. `with_exponents=False` leaves out the exponents of named regimes (for a
     legend that lists them already)."""
@@ -68,7 +68,7 @@ def describe_breaks(entry: dict, xs, x: str, with_exponents: bool = True) -> str
         below, above = names
         if with_exponents:
             below, above = f"{below} (alpha = {exponents[0]:.2f})", f"{above} (alpha = {exponents[1]:.2f})"
-        return f"{below} below {symbol} = {_band_text(breaks[0], bands[0])}; {above} above"
+        return f"{below} below {symbol} = {_band_text(breaks[0], bands[0])}, {above} above"
     parts = [f"alpha = {exponents[0]:.2f} below {symbol} = {_band_text(breaks[0], bands[0])}"]
     for j in range(1, len(breaks)):
         parts.append(f"{exponents[j]:.2f} up to {symbol} = {_band_text(breaks[j], bands[j])}")

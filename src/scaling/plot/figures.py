@@ -289,10 +289,12 @@ def plot_fit1d(
         if len(series) > 1:
             title = ", ".join(group)
             title = f"{title} (exponents)" if fits and title else title
-            if len(series) <= 3:
+            worded = any("\n" in label for label in labels)
+            if len(series) <= 3 and not worded:
                 style.legend_outside(ax, handles, labels, title=title)
-            else:  # many curves: a legend beside the axes would squeeze them, so it goes underneath in two columns
-                fig.legend(handles, labels, title=title, loc="outside lower center", ncol=2, fontsize=6.5)
+            else:  # many curves or regimes in words: beside the axes it would squeeze them, so it goes underneath
+                fig.legend(handles, labels, title=title, loc="outside lower center", ncol=1 if worded else 2,
+                           fontsize=6.5)
         else:
             ax.legend(handles, labels, loc="lower left")
         return style.save_figure(fig, out_path)
