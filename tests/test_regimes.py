@@ -84,3 +84,38 @@ def test_the_demo_prints_regimes_from_its_outputs(tmp_path):
     assert sentences[0].endswith("data-limited (alpha = 0.91) below D = 80 [60, 110], "
                                  "capacity-limited (alpha = 0.05) above")
     assert "2D crossover D_x(N): not resolved" in sentences[1]
+
+
+def _legend_texts(monkeypatch) -> list[str]:
+    """Every legend text of the figures saved while the test runs (read off the figure just before it is saved)."""
+    from scaling.plot import style
+
+    texts, save = [], style.save_figure
+
+    def record(fig, out_path):
+        legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+        texts.extend(t.get_text() for legend in legends for t in legend.get_texts())
+        return save(fig, out_path)
+
+    monkeypatch.setattr(style, "save_figure", record)
+    return texts
+
+
+def test_the_fit_figure_names_the_regimes_of_a_resolved_break_only(tmp_path, monkeypatch):
+    from scaling.outputs import use_file_backend
+
+    use_file_backend()
+    from scaling.plot.figures import plot_fit1d
+
+    texts = _legend_texts(monkeypatch)
+    table = pd.DataFrame([{"arch": "twobody", "n_params": n, "train_size": d, "seed": 0, "val_loss": 1.0 / d}
+                          for n in (1309, 4529) for d in D_GRID])
+    law = {"law": "broken", "params": {"a": 0.0, "b": 1.0, "c0": 0.91, "c1": -0.86, "d1": 80.0, "f1": 1.0}}
+    resolved = {**_entry([80.0], [60.0, 110.0], [0.91, 0.05]), **law, "group": {"arch": "twobody", "n_params": 1309}}
+    unresolved = {**_entry([80.0], [12.0, 400.0], [0.91, 0.05]), **law,
+                  "group": {"arch": "twobody", "n_params": 4529}}
+    plot_fit1d(table, {"fits": [resolved, unresolved]}, tmp_path / "f.pdf", x="train_size", y="val_loss",
+               group=["arch", "n_params"])
+    worded = [t for t in texts if "data-limited below D = 80 [60, 110], capacity-limited above" in t]
+    assert len(worded) == 1 and "1.31k" in worded[0]
+    assert not any("limited" in t for t in texts if "4.53k" in t)

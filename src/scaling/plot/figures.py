@@ -29,7 +29,7 @@ from matplotlib.patches import Patch
 
 from scaling.analysis.regimes import break_interval as _interval
 from scaling.analysis.regimes import break_resolved as _resolved
-from scaling.analysis.regimes import describe_breaks
+from scaling.analysis.regimes import crossover_at, describe_breaks
 from scaling.plot import style
 from scaling.plot.data import (
     as_frame,
@@ -370,19 +370,20 @@ def plot_slices(fit_json: dict, out_path: PathLike, *, axis: str = "D", y_label:
                 yerr = rows["std"] if rows["std"].max() > 0 else None
                 ax.errorbar(rows[along], rows["y"], yerr=yerr, fmt="o", color=colours(value), ms=2.6, lw=0.7,
                             zorder=3, label=style.compact_number(value))
-            crossover = entry.get("crossover") or {}
+            # the crossover D_x(N) of a data N, drawn with its band only where it is resolved inside the data D
+            crossings = {n: (d, band) for n, d, band in crossover_at(entry, values) if axis == "D"
+                         and _resolved(band, pts.loc[pts[across] == n, along].to_numpy(float))}
             for value in colours.curve_values(values):
                 fixed = np.full_like(dense, value)
                 grid = np.column_stack([fixed, dense] if axis == "D" else [dense, fixed])
                 ax.plot(dense, law.evaluate(grid, theta), color=colours(value), lw=1.0, zorder=2)
-                if axis == "D" and crossover.get("n"):
-                    d_cross = math.exp(float(np.interp(np.log(value), np.log(crossover["n"]), np.log(crossover["d"]))))
-                    lo, hi = ax.get_xlim()
-                    if lo < d_cross < hi:
-                        y_cross = law.evaluate(np.array([[value, d_cross]]), theta)[0]
-                        ax.plot(d_cross, y_cross, marker="D", ms=3.2, mfc="white", mec=colours(value), mew=0.9,
-                                zorder=4)
-                        any_crossover = True
+                if float(value) in crossings:
+                    d_cross, band = crossings[float(value)]
+                    y_cross = law.evaluate(np.array([[value, d_cross]]), theta)[0]
+                    ax.errorbar([d_cross], [y_cross], xerr=[[d_cross - band[0]], [band[1] - d_cross]], fmt="D",
+                                ms=3.2, mfc="white", mec=colours(value), mew=0.9, ecolor=colours(value),
+                                elinewidth=1.0, capsize=2, zorder=4)
+                    any_crossover = True
             exps = entry.get("exponents") or {}
             title_parts = [group_label(entry.get("group"))]
             if axis == "D":
@@ -411,7 +412,7 @@ def plot_slices(fit_json: dict, out_path: PathLike, *, axis: str = "D", y_label:
             extra.append((Patch(color="0.25", alpha=style.BAND_ALPHA * 2), "$D_c$, 95% band"))
         if any_crossover:
             extra.append((Line2D([], [], marker="D", ms=3.2, mfc="white", mec="0.2", ls=""),
-                          "crossover $D_\\times(N)$: data-limited left of it, capacity-limited right"))
+                          "crossover $D_\\times(N)$ and its 95% band: data-limited left of it, capacity-limited right"))
         if colours.discrete:
             handles, labels = axes[-1].get_legend_handles_labels()
             style.legend_outside(axes[-1], [*handles, *(h for h, _ in extra)], [*labels, *(t for _, t in extra)],
