@@ -233,7 +233,7 @@ def plot_fit1d(
         _compact_log_axis(ax.xaxis, *ax.get_xlim())
         dense = np.geomspace(*ax.get_xlim(), 300)
         handles, labels = [], []
-        any_drawn = any_unresolved = False
+        any_drawn = any_unresolved = worded = False
         for i in order:
             entry, colour, marker, linestyle = series[i], colours[i], markers[i], linestyles[i]
             data = select_group(points, entry.get("group"))
@@ -268,6 +268,7 @@ def plot_fit1d(
                 any_unresolved = True
             elif "law" in entry and (words := describe_breaks(entry, data[x].to_numpy(float), x, False)):
                 label += "\n" + words  # a resolved break: say which regime each side is
+                worded = True
             handles.append(Line2D([], [], color=colour, marker=marker, ms=3, ls=linestyle,
                                   lw=1.1 if "law" in entry else 0))
             labels.append(label)
@@ -289,7 +290,6 @@ def plot_fit1d(
         if len(series) > 1:
             title = ", ".join(group)
             title = f"{title} (exponents)" if fits and title else title
-            worded = any("\n" in label for label in labels)
             if len(series) <= 3 and not worded:
                 style.legend_outside(ax, handles, labels, title=title)
             else:  # many curves or regimes in words: beside the axes it would squeeze them, so it goes underneath
