@@ -67,12 +67,15 @@ def run(args: argparse.Namespace) -> int:
         except Exception as error:  # one failed analysis step must not lose the others' outputs
             logging.getLogger(__name__).error("%s failed: %s: %s", name, type(error).__name__, error)
             failed.append(name)
+    regimes = regime_sentences(out)
+    for sentence in regimes:
+        say(sentence)
     atomic_write_json(out / "demo.json", {
         "spec": spec.model_dump(mode="json"), "cells": len(table), "counts": report.counts,
         "sweep_seconds": round(sweep_seconds, 1), "total_seconds": round(time.time() - start, 1),
         "cpu_seconds": round(_cpu_seconds(), 1), "cores": os.cpu_count(),
         "outputs": sorted(p.name for p in out.iterdir() if p.is_file() and p.name != "demo.json"),
-        "failed_steps": failed,
+        "failed_steps": failed, "regimes": regimes,
     })
     say(f"done in {(time.time() - start) / 60:.1f} min; outputs in {out.resolve()}/ "
         f"({json.dumps(failed) + ' failed' if failed else 'all fits written'})")
@@ -162,6 +165,41 @@ def _evaluate_largest(table_path, json_path) -> None:
     document = run_suite(resolve_model(str(cell_dir), None), light_suite())
     atomic_write_json(json_path, {"cell_id": cell["cell_id"], "n_params": int(cell["n_params"]),
                                   "train_size": int(cell["train_size"]), **document})
+
+
+def regime_sentences(out: Path) -> list[str]:
+    """What the fits say about regimes, in words: per D-curve its regimes when the break is resolved (else that it
+    is not), and per N the 2D surface's crossover D_x(N) where resolved inside the data."""
+    import json
+
+    import pandas as pd
+
+    from scaling.analysis.regimes import describe_breaks, describe_crossover
+    from scaling.plot.data import group_label
+
+    sentences = []
+    path = out / "fit_data.json"
+    if path.is_file():
+        table = pd.read_csv(out / "results.csv")
+        table = table[table["status"] == "done"]
+        for entry in json.loads(path.read_text())["fits"]:
+            rows = table
+            for key, value in entry["group"].items():
+                rows = rows[rows[key].astype(str) == str(value)]
+            words = describe_breaks(entry, rows["train_size"].to_numpy(float), "train_size")
+            sentences.append(f"{group_label(entry['group'])}: "
+                             f"{words or 'break not resolved (its 95% band leaves < 2 points of D on a side)'}")
+    path = out / "fit2d.json"
+    if path.is_file():
+        for entry in json.loads(path.read_text())["fits"]:
+            crossings = describe_crossover(entry)
+            label = group_label(entry["group"]) or "surface"
+            if crossings:
+                sentences += [f"{label} 2D crossover {c}" for c in crossings]
+            else:
+                reason = (entry.get("withheld") or {}).get("crossover") or "its band leaves < 2 points of D on a side"
+                sentences.append(f"{label} 2D crossover D_x(N): not resolved inside the data ({reason})")
+    return sentences
 
 
 def _check_options(args) -> None:

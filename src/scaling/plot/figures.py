@@ -28,6 +28,9 @@ from matplotlib.colors import LogNorm, Normalize, to_hex
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from scaling.analysis.regimes import break_interval as _interval
+from scaling.analysis.regimes import break_resolved as _resolved
+from scaling.analysis.regimes import crossover_at, describe_breaks
 from scaling.plot import style
 from scaling.plot.data import (
     as_frame,
@@ -163,15 +166,6 @@ def _panels(count: int, aspect: float = 0.8):
     return fig, flat[:count]
 
 
-def _interval(value: float, ci: Sequence[float] | None, stderr: float | None) -> tuple[float, float] | None:
-    if ci is not None and len(ci) == 2 and all(v is not None and np.isfinite(v) for v in ci):
-        return float(ci[0]), float(ci[1])
-    if stderr is not None and np.isfinite(stderr) and value > 0:
-        spread = 1.96 * stderr / value
-        return value * math.exp(-spread), value * math.exp(spread)
-    return None
-
-
 def _headroom(ax, fraction: float = 0.12) -> None:
     """Raise the top of a log y axis so the data end `fraction` of the height below it: room for labels there."""
     lo, hi = ax.get_ylim()
@@ -194,15 +188,6 @@ def _shade_regimes(ax, edges: Sequence[float], exponents: Sequence[float], symbo
             label = f"{symbol}$_{{{i + 1}}}$ = {exponents[i]:.2f}" if len(exponents) > 1 else f"{symbol} = {exponents[i]:.2f}"
             ax.text(centre, 0.97, label, transform=transform, ha="center", va="top", fontsize=6.5, color=colour,
                     bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
-
-
-def _resolved(band: tuple[float, float] | None, xs: np.ndarray) -> bool:
-    """A break is resolved when its 95% band leaves at least two distinct data x on each side: a regime needs
-    points of its own (a break at the first point, or a band spanning the data, marks no regime change)."""
-    if band is None:
-        return False
-    xs = np.unique(xs)
-    return int((xs < band[0]).sum()) >= 2 and int((xs > band[1]).sum()) >= 2
 
 
 def _mean_slope(entry: dict, xs: np.ndarray) -> float:
@@ -250,7 +235,7 @@ def plot_fit1d(
         _compact_log_axis(ax.xaxis, *ax.get_xlim())
         dense = np.geomspace(*ax.get_xlim(), 300)
         handles, labels = [], []
-        any_drawn = any_unresolved = False
+        any_drawn = any_unresolved = worded = False
         for i in order:
             entry, colour, marker, linestyle = series[i], colours[i], markers[i], linestyles[i]
             data = select_group(points, entry.get("group"))
@@ -283,6 +268,9 @@ def plot_fit1d(
             if unresolved:
                 label += r"$^\dagger$"
                 any_unresolved = True
+            elif "law" in entry and (words := describe_breaks(entry, data[x].to_numpy(float), x, False)):
+                label += "\n" + words  # a resolved break: say which regime each side is
+                worded = True
             handles.append(Line2D([], [], color=colour, marker=marker, ms=3, ls=linestyle,
                                   lw=1.1 if "law" in entry else 0))
             labels.append(label)
@@ -304,10 +292,11 @@ def plot_fit1d(
         if len(series) > 1:
             title = ", ".join(group)
             title = f"{title} (exponents)" if fits and title else title
-            if len(series) <= 3:
+            if len(series) <= 3 and not worded:
                 style.legend_outside(ax, handles, labels, title=title)
-            else:  # many curves: a legend beside the axes would squeeze them, so it goes underneath in two columns
-                fig.legend(handles, labels, title=title, loc="outside lower center", ncol=2, fontsize=6.5)
+            else:  # many curves or regimes in words: beside the axes it would squeeze them, so it goes underneath
+                fig.legend(handles, labels, title=title, loc="outside lower center", ncol=1 if worded else 2,
+                           fontsize=6.5)
         else:
             ax.legend(handles, labels, loc="lower left")
         return style.save_figure(fig, out_path)
@@ -383,19 +372,20 @@ def plot_slices(fit_json: dict, out_path: PathLike, *, axis: str = "D", y_label:
                 yerr = rows["std"] if rows["std"].max() > 0 else None
                 ax.errorbar(rows[along], rows["y"], yerr=yerr, fmt="o", color=colours(value), ms=2.6, lw=0.7,
                             zorder=3, label=style.compact_number(value))
-            crossover = entry.get("crossover") or {}
+            # the crossover D_x(N) of a data N, drawn with its band only where it is resolved inside the data D
+            crossings = {n: (d, band) for n, d, band in crossover_at(entry, values) if axis == "D"
+                         and _resolved(band, pts.loc[pts[across] == n, along].to_numpy(float))}
             for value in colours.curve_values(values):
                 fixed = np.full_like(dense, value)
                 grid = np.column_stack([fixed, dense] if axis == "D" else [dense, fixed])
                 ax.plot(dense, law.evaluate(grid, theta), color=colours(value), lw=1.0, zorder=2)
-                if axis == "D" and crossover.get("n"):
-                    d_cross = math.exp(float(np.interp(np.log(value), np.log(crossover["n"]), np.log(crossover["d"]))))
-                    lo, hi = ax.get_xlim()
-                    if lo < d_cross < hi:
-                        y_cross = law.evaluate(np.array([[value, d_cross]]), theta)[0]
-                        ax.plot(d_cross, y_cross, marker="D", ms=3.2, mfc="white", mec=colours(value), mew=0.9,
-                                zorder=4)
-                        any_crossover = True
+                if float(value) in crossings:
+                    d_cross, band = crossings[float(value)]
+                    y_cross = law.evaluate(np.array([[value, d_cross]]), theta)[0]
+                    ax.errorbar([d_cross], [y_cross], xerr=[[d_cross - band[0]], [band[1] - d_cross]], fmt="D",
+                                ms=3.2, mfc="white", mec=colours(value), mew=0.9, ecolor=colours(value),
+                                elinewidth=1.0, capsize=2, zorder=4)
+                    any_crossover = True
             exps = entry.get("exponents") or {}
             title_parts = [group_label(entry.get("group"))]
             if axis == "D":
@@ -424,7 +414,7 @@ def plot_slices(fit_json: dict, out_path: PathLike, *, axis: str = "D", y_label:
             extra.append((Patch(color="0.25", alpha=style.BAND_ALPHA * 2), "$D_c$, 95% band"))
         if any_crossover:
             extra.append((Line2D([], [], marker="D", ms=3.2, mfc="white", mec="0.2", ls=""),
-                          "crossover $D_\\times(N)$: data-limited left of it, capacity-limited right"))
+                          "crossover $D_\\times(N)$ and its 95% band: data-limited left of it, capacity-limited right"))
         if colours.discrete:
             handles, labels = axes[-1].get_legend_handles_labels()
             style.legend_outside(axes[-1], [*handles, *(h for h, _ in extra)], [*labels, *(t for _, t in extra)],
