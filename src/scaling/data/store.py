@@ -148,7 +148,7 @@ def _flatten(structures, edges, shifts) -> tuple[dict[str, np.ndarray], dict[str
     group_keys = sorted({provenance_key(s) for s in structures})
     group_of = {key: i for i, key in enumerate(group_keys)}
     groups = [group_of[provenance_key(s)] for s in structures]
-    trajectory, trajectory_keys = _trajectories(structures)
+    trajectory, trajectory_keys = trajectory_groups(structures)
     stress = np.stack([s.stress if s.stress is not None else np.zeros((3, 3)) for s in structures])
     arrays = {
         "z": np.concatenate([s.numbers for s in structures]).astype(np.uint8),
@@ -207,7 +207,7 @@ def summarize(structures: Sequence[Structure]) -> dict[str, Any]:
     }
 
 
-def _trajectories(structures) -> tuple[np.ndarray, list]:
+def trajectory_groups(structures) -> tuple[np.ndarray, list]:
     """Correlated-frame groups: structures sharing (source, info['trajectory']) get the index of the first one.
     Also the labelled trajectories as [source, label, first index] (trajectories.json: how parts are joined)."""
     first: dict[tuple, int] = {}

@@ -37,9 +37,9 @@ class DataSource:
     def trajectory(self) -> np.ndarray:
         if self.store is not None:
             return np.asarray(self.store.trajectory)
-        from scaling.data.store import _trajectories
+        from scaling.data.store import trajectory_groups
 
-        return _trajectories(self.structures)
+        return trajectory_groups(self.structures)[0]
 
 
 @dataclass
