@@ -102,7 +102,9 @@ def test_the_analysis_job_resubmits_the_cells_of_a_killed_task(slurm_cluster, tm
     """A task cancelled outright (not requeued) ends; the analysis job behind the array finds its cell not done,
     submits it again with itself behind it (round 1), and then analyses all cells: the user still gets figures."""
     spec = load_spec(REPO / "experiments" / "smoke.yaml")
-    spec = spec.model_copy(update={"analysis": AnalysisSpec(), "axes": spec.axes.model_copy(update={"params": (400,)})})
+    # 150 epochs, so the cancelled cell is still far from done when scancel lands (at 20 it could finish first)
+    spec = spec.model_copy(update={"analysis": AnalysisSpec(), "axes": spec.axes.model_copy(update={"params": (400,)}),
+                                   "training": {**spec.training, "max_epochs": 150}})
     run_dir = tmp_path / "run"
     report = run_sweep(spec, run_dir, executor="slurm", wait=False)
     folder = RunFolder(run_dir)
