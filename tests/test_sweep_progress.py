@@ -10,11 +10,15 @@ import re
 import subprocess
 import sys
 
+import time
+
 import pytest
 import yaml
 
+from scaling.atomic import atomic_write_json
 from scaling.console import progress_mode
-from scaling.sweep.progress import SweepLiveView
+from scaling.sweep import RunFolder, parse_spec
+from scaling.sweep.progress import SweepLiveView, SweepProgressLines
 from sweep_helpers import TINY
 
 
@@ -86,3 +90,19 @@ def test_a_cell_trains_with_the_same_threads_however_many_cells_are_left(tmp_pat
     folder = RunFolder(tmp_path / "run")
     (cell_id,) = folder.cell_ids()
     assert json.loads((folder.cell_dir(cell_id) / "config.json").read_text())["threads"] == 1
+
+
+def test_the_remaining_time_follows_the_planned_seconds_of_the_cells_left(tmp_path):
+    """Two cells, D = 8 (planned 10 s) and D = 16 (planned 30 s): after the small one took 10 s, 30 s are left.
+    By D x N alone it would say 20 s: a step budget (epochs, a step cap) makes cost not proportional to D."""
+    folder = RunFolder(tmp_path / "run")
+    cells = folder.freeze(parse_spec(TINY)).cells()
+    folder.ensure_cells(cells)
+    small, large = sorted(cells, key=lambda c: c.train_size)
+    atomic_write_json(folder.path / "plan.json", {"cells": [
+        {"cell_id": small.cell_id, "status": "todo", "train_seconds": 9.0, "test_seconds": 1.0},
+        {"cell_id": large.cell_id, "status": "todo", "train_seconds": 28.0, "test_seconds": 2.0}]})
+    lines = SweepProgressLines("test", stream=io.StringIO(), interval=3600)
+    lines.folder, lines._done_before, lines._cells_since = folder, set(), time.monotonic() - 10.0
+    status = [{"cell_id": small.cell_id}, {"cell_id": large.cell_id}]
+    assert lines._remaining(status, {small.cell_id}) == "about 30 s left"

@@ -461,3 +461,10 @@ def summary_line(plan: Plan) -> str:
     return (f"plan: {totals['cells_to_train']} cells to train, {totals['train_flops']:.3g} FLOPs, {hours}, about "
             f"{format_seconds(totals['wall_seconds'])} wall ({plan.executor}, {plan.workers} at once, "
             f"{plan.threads_per_cell} thread(s) each, {plan.device}){warn}")
+
+
+def planned_seconds(run_dir: str | os.PathLike) -> dict[str, float]:
+    """{cell_id: planned train + test seconds} of the cells RUN_DIR/plan.json planned to train (empty without one)."""
+    saved = read_json(Path(run_dir) / PLAN_FILE) or {}
+    return {cell["cell_id"]: float(cell.get("train_seconds") or 0.0) + float(cell.get("test_seconds") or 0.0)
+            for cell in saved.get("cells", []) if cell.get("status") == "todo" and cell.get("train_seconds")}

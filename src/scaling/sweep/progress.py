@@ -103,8 +103,9 @@ class SweepLiveView:
 class SweepProgressLines:
     """Context manager: a background thread prints one plain line every `interval` seconds, and one at the end.
 
-    The remaining time is the elapsed time since the first cell poll, scaled by the cost (D x N, threebody double;
-    `sweep.plan.cell_cost`) of the cells still to finish over the cost of those finished in this run."""
+    The remaining time is the elapsed time since the first cell poll, scaled by the cost of the cells still to
+    finish over the cost of those finished in this run: a cell's cost is its planned seconds (train + test) from
+    RUN_DIR/plan.json, which count its steps, or, for a cell the plan lacks, D x N (`sweep.plan.cell_cost`)."""
 
     def __init__(self, prefix: str, stream: TextIO | None = None, interval: float | None = None) -> None:
         self.prefix = prefix
@@ -162,8 +163,13 @@ class SweepProgressLines:
         return f"{cells}; {elapsed}, {self._remaining(status['cells'], finished)}"
 
     def _remaining(self, cells: list[dict], finished: set[str]) -> str:
-        from scaling.sweep.plan import cell_cost
+        from scaling.sweep.plan import cell_cost, planned_seconds
 
+        if not self._costs:
+            self._costs = planned_seconds(self.folder.path)
+            before = self._done_before or set()
+            if any(c["cell_id"] not in self._costs for c in cells if c["cell_id"] not in before):
+                self._costs = {}  # costs on one scale: every cell of this run planned, or none
         for cell in cells:
             if cell["cell_id"] not in self._costs:
                 self._costs[cell["cell_id"]] = cell_cost(self.folder.read_cell(cell["cell_id"]))
