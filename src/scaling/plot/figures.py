@@ -292,9 +292,9 @@ def plot_fit1d(
         if len(series) > 1:
             title = ", ".join(group)
             title = f"{title} (exponents)" if fits and title else title
-            if len(series) <= 3 and not worded:
+            if len(series) <= 3 and not worded and not any_unresolved:
                 style.legend_outside(ax, handles, labels, title=title)
-            else:  # many curves or regimes in words: beside the axes it would squeeze them, so it goes underneath
+            else:  # many curves, or words (regimes, the footnote): beside the axes they would squeeze them
                 fig.legend(handles, labels, title=title, loc="outside lower center", ncol=1 if worded else 2,
                            fontsize=6.5)
         else:
