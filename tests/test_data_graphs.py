@@ -100,6 +100,22 @@ def test_fast_batch_equals_pyg_collation(emt_store):
     assert torch.equal(fast.to_data_list()[2].edge_index, store[17].edge_index)
 
 
+def test_batches_are_read_without_the_memory_maps(tmp_path, emt_store):
+    """Batches come from positional reads, not the maps (a process drawing random batches from a store of millions
+    keeps no store pages mapped): with every mapped array gone, a batch still equals the one read through them."""
+    store, _ = emt_store
+    indices = [4, 0, 17, 9, 9, 23]
+    expected = store.batch(indices)
+    assert torch.equal(expected.pos, torch.from_numpy(np.asarray(store._pos[store.atom_rows(indices)])))
+    assert torch.equal(expected.cell_shift, torch.from_numpy(store._cell_shift[store.edge_rows(indices)]).float())
+    blind = GraphStore(store.path)
+    for name in ("z", "pos", "forces", "cell", "pbc", "energy", "stress", "has_stress", "edge_index", "cell_shift"):
+        setattr(blind, f"_{name}", None if name != "edge_index" else np.empty((2, blind._edge_index.shape[1]), bool))
+    batch = blind.batch(indices)
+    for key in expected.keys():
+        assert torch.equal(batch[key], expected[key]), key
+
+
 def test_training_view_batches_an_epoch_of_its_subset(emt_store):
     """What training does: a StoreSet over a subset, batched along epoch_order, sees each structure once."""
     from scaling.train.data import StoreSet

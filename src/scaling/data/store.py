@@ -33,6 +33,7 @@ DEFAULT_CUTOFF = 5.0
 TRAJECTORIES = "trajectories.json"  # [[source, label, first index], ...] of labelled trajectories (joins parts)
 _ARRAYS = ("z", "pos", "forces", "atom_ptr", "cell", "pbc", "energy", "stress", "has_stress", "edge_index",
            "cell_shift", "edge_ptr", "group", "trajectory")
+_BATCH_ARRAYS = ("z", "pos", "forces", "cell", "pbc", "energy", "stress", "has_stress", "edge_index", "cell_shift")
 
 
 def build_store(
@@ -301,10 +302,40 @@ def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64) + np.repeat(starts - (ends - counts), counts)
 
 
-class GraphStore:
-    """A memory-mapped graph store; a torch Dataset of PyG Data (docs/data.md lists the fields).
+class _Rows:
+    """Rows of one .npy array read with positional reads (os.preadv) into a fresh array, not through its memory map:
+    a training process that draws random batches from a store of millions then keeps no store pages mapped, so
+    its resident memory does not grow with the store (the page cache still holds them, shared and reclaimable)."""
 
-    Only the path travels when pickled (DataLoader workers, spawn), and each process maps the files itself.
+    def __init__(self, path: Path, mapped: np.ndarray, row_shape: tuple[int, ...] | None = None):
+        self.path, self.dtype = path, mapped.dtype
+        self.row_shape = mapped.shape[1:] if row_shape is None else row_shape
+        self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * mapped.dtype.itemsize
+        self.base = int(mapped.offset)
+        self.fd = os.open(path, os.O_RDONLY)
+
+    def read(self, starts: np.ndarray, counts: np.ndarray, base: int = 0) -> np.ndarray:
+        """Rows [s, s + c) for every (s, c), concatenated; `base` shifts every byte offset (a later block)."""
+        out = np.empty((int(counts.sum()),) + self.row_shape, dtype=self.dtype)
+        buffer = memoryview(out.reshape(-1).view(np.uint8))
+        at = 0
+        for start, count in zip(starts.tolist(), counts.tolist()):
+            size = count * self.row_bytes
+            if size and os.preadv(self.fd, [buffer[at : at + size]], self.base + base + start * self.row_bytes) != size:
+                raise InputError(f"{self.path}: shorter than its header says (a truncated file)")
+            at += size
+        return out
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+class GraphStore:
+    """A graph store; a torch Dataset of PyG Data (docs/data.md lists the fields).
+
+    The arrays are memory-mapped for whole-array readers (coverage, provenance, composition); batches are read with
+    positional reads (`_Rows`), so a process's resident memory stays that of its batches at any store size.
+    Only the path travels when pickled (DataLoader workers, spawn), and each process opens the files itself.
     """
 
     def __init__(self, path: str | Path):
@@ -326,6 +357,12 @@ class GraphStore:
         self._atom_ptr_mem = np.asarray(self._atom_ptr)
         self._edge_ptr_mem = np.asarray(self._edge_ptr)
         self._check_sizes()
+        self._rows = {name: _Rows(self.path / f"{name}.npy", getattr(self, f"_{name}"), () if name == "edge_index"
+                                  else None) for name in _BATCH_ARRAYS}  # edge_index (2, E): items of each row
+
+    def __del__(self) -> None:
+        for rows in getattr(self, "_rows", {}).values():
+            rows.close()
 
     def _check_sizes(self) -> None:
         """Every array as long as the manifest and the pointers say (a shortened or swapped file is caught here)."""
@@ -496,25 +533,25 @@ class GraphStore:
         counts = self._atom_ptr_mem[indices + 1] - atom_start
         edge_start = self._edge_ptr_mem[indices]
         n_edges = self._edge_ptr_mem[indices + 1] - edge_start
-        if len(indices) == 1:
-            atoms = slice(int(atom_start[0]), int(atom_start[0] + counts[0]))
-            edges = slice(int(edge_start[0]), int(edge_start[0] + n_edges[0]))
-            edge_index = np.array(self._edge_index[:, edges], dtype=np.int64)
-        else:
-            atoms = ranges(atom_start, counts)
-            edges = ranges(edge_start, n_edges)
-            offsets = np.cumsum(counts) - counts
-            edge_index = self._edge_index[:, edges].astype(np.int64) + np.repeat(offsets, n_edges)
+        one = np.ones(len(indices), dtype=np.int64)
+        rows = self._rows
+        atoms = {name: rows[name].read(atom_start, counts) for name in ("z", "pos", "forces")}
+        per_graph = {name: rows[name].read(indices, one) for name in ("cell", "pbc", "energy", "stress", "has_stress")}
+        edge_index = rows["edge_index"]  # shape (2, E): its second row starts E items after the first
+        second = int(self._edge_index.shape[1]) * edge_index.row_bytes
+        offsets = np.repeat(np.cumsum(counts) - counts, n_edges)
+        senders, receivers = (edge_index.read(edge_start, n_edges, base).astype(np.int64) + offsets
+                              for base in (0, second))
         return {
-            "z": torch.from_numpy(np.array(self._z[atoms], dtype=np.int64)),
-            "pos": torch.from_numpy(np.array(self._pos[atoms])),
-            "cell": torch.from_numpy(np.array(self._cell[indices])),
-            "pbc": torch.from_numpy(np.array(self._pbc[indices])),
-            "edge_index": torch.from_numpy(edge_index),
-            "cell_shift": torch.from_numpy(np.array(self._cell_shift[edges], dtype=np.float32)),
-            "energy": torch.from_numpy(np.array(self._energy[indices], dtype=np.float32)),
-            "forces": torch.from_numpy(np.array(self._forces[atoms])),
-            "stress": torch.from_numpy(np.array(self._stress[indices])),
-            "has_stress": torch.from_numpy(np.array(self._has_stress[indices])),
+            "z": torch.from_numpy(atoms["z"].astype(np.int64)),
+            "pos": torch.from_numpy(atoms["pos"]),
+            "cell": torch.from_numpy(per_graph["cell"]),
+            "pbc": torch.from_numpy(per_graph["pbc"]),
+            "edge_index": torch.from_numpy(np.stack([senders, receivers])),
+            "cell_shift": torch.from_numpy(rows["cell_shift"].read(edge_start, n_edges).astype(np.float32)),
+            "energy": torch.from_numpy(per_graph["energy"].astype(np.float32)),
+            "forces": torch.from_numpy(atoms["forces"]),
+            "stress": torch.from_numpy(per_graph["stress"]),
+            "has_stress": torch.from_numpy(per_graph["has_stress"]),
             "idx": torch.from_numpy(indices.copy()),
         }
