@@ -22,14 +22,18 @@ from scaling.sweep.spec import AnalysisSpec
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _running_cell(folder: RunFolder, min_epochs: int):
-    """A cell that trains now (in a SLURM job) with at least `min_epochs` epochs logged: (cell_id, job_id, epochs)."""
-    for cell in sweep_status(folder.path)["cells"]:
-        state = folder.read_state(cell["cell_id"])
-        epochs = len(read_jsonl(folder.cell_dir(cell["cell_id"]) / "metrics.jsonl"))
-        if cell["status"] == "running" and state.get("job_id") and epochs >= min_epochs:
-            return cell["cell_id"], state["job_id"], epochs
-    return None
+def _wait_for_running_cell(folder: RunFolder, min_epochs: int, seconds: float = 300):
+    """A cell that trains now (in a SLURM job) with at least `min_epochs` epochs logged: (cell_id, job_id, epochs);
+    polled until one does, failing after `seconds`."""
+    deadline = time.time() + seconds
+    while True:
+        for cell in sweep_status(folder.path)["cells"]:
+            state = folder.read_state(cell["cell_id"])
+            epochs = len(read_jsonl(folder.cell_dir(cell["cell_id"]) / "metrics.jsonl"))
+            if cell["status"] == "running" and state.get("job_id") and epochs >= min_epochs:
+                return cell["cell_id"], state["job_id"], epochs
+        assert time.time() < deadline, f"no cell reached epoch {min_epochs} in time: {sweep_status(folder.path)}"
+        time.sleep(0.1)
 
 
 def preempt(folder: RunFolder, cell_id: str) -> None:
@@ -49,13 +53,7 @@ def test_smoke_sweep_on_slurm_survives_preemption(slurm_cluster, tmp_path):
     assert len(report.job_ids) == 4 and len(report.submitted) == 4 and report.analysis_job
     folder = RunFolder(run_dir)
 
-    deadline = time.time() + 300
-    target = None
-    while target is None:
-        assert time.time() < deadline, f"no cell reached epoch 2 in time: {sweep_status(run_dir)}"
-        target = _running_cell(folder, min_epochs=2)
-        time.sleep(0.1)
-    cell_id, job_id, epochs_at_signal = target
+    cell_id, job_id, epochs_at_signal = _wait_for_running_cell(folder, min_epochs=2)
     preempt(folder, cell_id)
 
     wait_for_slurm(folder, poll_s=1.0)
@@ -108,13 +106,7 @@ def test_the_analysis_job_resubmits_the_cells_of_a_killed_task(slurm_cluster, tm
     run_dir = tmp_path / "run"
     report = run_sweep(spec, run_dir, executor="slurm", wait=False)
     folder = RunFolder(run_dir)
-    deadline = time.time() + 300
-    target = None
-    while target is None:
-        assert time.time() < deadline, f"no cell reached epoch 2 in time: {sweep_status(run_dir)}"
-        target = _running_cell(folder, min_epochs=2)
-        time.sleep(0.1)
-    cell_id, job_id, _ = target
+    cell_id, job_id, _ = _wait_for_running_cell(folder, min_epochs=2)
     subprocess.run(["scancel", job_id], check=True)
 
     analysis = run_dir / "analysis" / "analysis.json"
