@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from ase.build import bulk
 from ase.calculators.emt import EMT
@@ -40,3 +42,14 @@ def emt_run_data(n_train=24, n_val=8, n_test=8, cutoff: float = CUTOFF) -> RunDa
         ListSet(graphs[:n_train]), ListSet(graphs[n_train:n_train + n_val]), ListSet(graphs[n_train + n_val:]),
         elements=(13, 29), cutoff=cutoff,
     )
+
+
+def cli_built_store(folder: Path) -> Path:
+    """24 EMT Al/Cu structures written as extxyz and built by `scaling data build` (cutoff 4.5 A): FOLDER/store."""
+    from scaling.cli import main
+    from scaling.data.emt import generate
+    from scaling.data.io import write_extxyz
+
+    write_extxyz(generate(24, seed=1, elements=("Al", "Cu"), workers=1), folder / "emt.extxyz")
+    assert main(["-q", "data", "build", str(folder / "emt.extxyz"), "--cutoff", "4.5", "--out", str(folder / "store")]) == 0
+    return folder / "store"

@@ -17,11 +17,10 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from models_helpers import emt_run_data
+from models_helpers import cli_built_store, emt_run_data
 
 from scaling.cli import main
 from scaling.data.emt import generate
-from scaling.data.io import write_extxyz
 from scaling.errors import InputError
 from scaling.models import registry
 from scaling.models.potential import ModelConfig, Potential
@@ -63,11 +62,7 @@ def build(width, elements, cutoff, activation="tanh"):
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("emt")
-    write_extxyz(generate(24, seed=1, elements=("Al", "Cu"), workers=1), folder / "emt.extxyz")
-    source, out = str(folder / "emt.extxyz"), str(folder / "store")
-    assert main(["-q", "data", "build", source, "--cutoff", "4.5", "--out", out]) == 0
-    return folder / "store"
+    return cli_built_store(tmp_path_factory.mktemp("emt"))
 
 
 @pytest.fixture

@@ -9,17 +9,14 @@ import pytest
 from ase.md.verlet import VelocityVerlet
 from ase.optimize import BFGS
 
+from models_helpers import cli_built_store
 from scaling.cli import main
 from scaling.data.emt import generate
-from scaling.data.io import write_extxyz
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("emt")
-    write_extxyz(generate(24, seed=1, elements=("Al", "Cu"), workers=1), folder / "emt.extxyz")
-    assert main(["-q", "data", "build", str(folder / "emt.extxyz"), "--cutoff", "4.5", "--out", str(folder / "store")]) == 0
-    return folder / "store"
+    return cli_built_store(tmp_path_factory.mktemp("emt"))
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from models_helpers import emt_run_data
+from models_helpers import cli_built_store, emt_run_data
 
 from scaling.cli import main
 from scaling.data.emt import generate
@@ -24,10 +24,7 @@ from scaling.train import checkpoint
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("emt")
-    write_extxyz(generate(24, seed=1, elements=("Al", "Cu"), workers=1), folder / "emt.extxyz")
-    assert main(["-q", "data", "build", str(folder / "emt.extxyz"), "--cutoff", "4.5", "--out", str(folder / "store")]) == 0
-    return folder / "store"
+    return cli_built_store(tmp_path_factory.mktemp("emt"))
 
 
 def train_args(store, out, *extra):
