@@ -29,7 +29,8 @@ SELECT_BY = ("aicc", "holdout")
 class FitSettings:
     """How `scaling fit` fits (its flags): law and breaks, fixed values, residual space, weights, loss, bootstrap,
     hold-out, selection (`select`: fit every candidate; `select_by`: rank them by AICc or by the rolling-origin
-    hold-out score over `holdout_folds` origins) and optimiser."""
+    hold-out score over `holdout_folds` origins) and optimiser. `seed_column` labels the seeds: a seed present at
+    every x of a curve is one run's seed across x, and the bootstrap pairs it ("" treats seeds as independent)."""
 
     law: str = "broken"
     breaks: int = 1
@@ -40,6 +41,7 @@ class FitSettings:
     huber_delta: float = 1e-3
     bootstrap: int = 0
     bootstrap_method: str = "auto"
+    seed_column: str = "seed"
     seed: int = 0
     holdout_last: int = 0
     select: bool = False
@@ -96,7 +98,8 @@ def fit_table(
     settings.check()
     select = settings.select or settings.select_by == "holdout"
     data, left_out = read_fit_table(table, where)
-    groups = curves(data, x, y, list(group))
+    seed_column = settings.seed_column if settings.seed_column not in ("", x, *group) else None
+    groups = curves(data, x, y, list(group), seed_column=seed_column)
     jobs = []
     for curve in groups:
         check_curve(data.path, curve, [x], y, settings.space, settings.weights, distinct_x=True)

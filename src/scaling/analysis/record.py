@@ -93,7 +93,7 @@ def fit_record(
     holdout_rmsle: float | None = None,
 ) -> dict[str, Any]:
     """One entry of the one-axis `fits` list: the common fields plus `fixed` (parameters held at a value),
-    `exponents_ci95` (bootstrap, else None), `holdout_score` and `holdout_origins` (the rolling-origin extrapolation
+    `exponents_ci95` and `bootstrap_method` (bootstrap, else None), `holdout_score` and `holdout_origins` (the rolling-origin extrapolation
     RMSLE and its number of origins, set by `--select`), with breaks_ci95 from the
     bootstrap when there is one, else by the interval rule."""
     if boot is not None:
@@ -107,6 +107,7 @@ def fit_record(
     entry["holdout_rmsle"] = finite(holdout_rmsle)
     entry["exponents_ci95"] = ([[finite(lo), finite(hi)] for lo, hi in boot.exponents_ci95]
                                if boot is not None else None)
+    entry["bootstrap_method"] = boot.method if boot is not None else None
     entry["holdout_score"] = None
     entry["holdout_origins"] = None
     return entry

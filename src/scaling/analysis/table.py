@@ -42,7 +42,8 @@ class Table:
 
 @dataclass
 class Curve:
-    """One group's points: x [n] or [n, 2], seed mean y [n], population std y_std [n] (ddof=0), seeds per x."""
+    """One group's points: x [n] or [n, 2], seed mean y [n], population std y_std [n] (ddof=0), seeds per x, and
+    the seeds' labels per x (`seed_ids`, when the table names them: a label shared across x is one run's seed)."""
 
     group: dict[str, Any]
     x: np.ndarray
@@ -50,6 +51,23 @@ class Curve:
     y_std: np.ndarray
     n_seeds: np.ndarray
     seeds: list[np.ndarray] = field(default_factory=list)
+    seed_ids: list[tuple] | None = None
+
+    def paired_seeds(self) -> np.ndarray | None:
+        """The seeds as a matrix [n, m] whose column j holds one seed label's value at every x, when every x has
+        the same m >= 2 distinct labels (a balanced design); else None."""
+        if self.seed_ids is None or len(self.seed_ids) < 2:
+            return None
+        labels = sorted(self.seed_ids[0], key=str)
+        if len(labels) < 2 or len(set(labels)) != len(labels):
+            return None
+        matrix = []
+        for ids, values in zip(self.seed_ids, self.seeds):
+            if len(ids) != len(labels) or sorted(ids, key=str) != labels:
+                return None
+            by_label = dict(zip(ids, values))
+            matrix.append([by_label[label] for label in labels])
+        return np.array(matrix, dtype=float)
 
     @property
     def label(self) -> str:
@@ -58,7 +76,8 @@ class Curve:
     def subset(self, keep: np.ndarray) -> "Curve":
         """The points where `keep` (bool [n]) is true."""
         return Curve(self.group, self.x[keep], self.y[keep], self.y_std[keep], self.n_seeds[keep],
-                     [s for s, k in zip(self.seeds, keep) if k])
+                     [s for s, k in zip(self.seeds, keep) if k],
+                     None if self.seed_ids is None else [s for s, k in zip(self.seed_ids, keep) if k])
 
 
 _PANDAS_SUFFIXES = {".parquet", ".pq", ".jsonl", ".ndjson", ".json"}
@@ -172,9 +191,10 @@ def numeric_column(table: Table, name: str, flag: str) -> np.ndarray:
 
 
 def curves(table: Table, x: str | list[str], y: str, group: list[str] | tuple[str, ...] = (),
-           x_flags: list[str] | None = None) -> list[Curve]:
+           x_flags: list[str] | None = None, seed_column: str | None = None) -> list[Curve]:
     """One Curve per distinct group value (in order of first appearance); rows sharing (group, x) are seeds.
-    `x_flags` names the flag of each x column in errors (default --x; fit2d's are --n and --d)."""
+    `x_flags` names the flag of each x column in errors (default --x; fit2d's are --n and --d). `seed_column`, when
+    the table has it, labels each seed (Curve.seed_ids), so a seed's rows can be paired across x."""
     if table.n_rows == 0:
         raise InputError(f"{table.path}: the table has no rows")
     x_names = [x] if isinstance(x, str) else list(x)
@@ -182,9 +202,13 @@ def curves(table: Table, x: str | list[str], y: str, group: list[str] | tuple[st
     xs = np.stack([numeric_column(table, name, flag) for name, flag in zip(x_names, x_flags)], axis=1)
     ys = numeric_column(table, y, "--y")
     keys = list(zip(*(table.require(name, "--group") for name in group))) if group else [()] * len(ys)
+    labelled = seed_column is not None and seed_column in table.columns
+    labels = table.columns[seed_column] if labelled else [None] * len(ys)
     by_group: dict[tuple, dict[tuple, list[float]]] = {}
-    for key, x_row, y_value in zip(keys, map(tuple, xs), ys):
+    ids: dict[tuple, dict[tuple, list]] = {}
+    for key, x_row, y_value, label in zip(keys, map(tuple, xs), ys, labels):
         by_group.setdefault(key, {}).setdefault(x_row, []).append(float(y_value))
+        ids.setdefault(key, {}).setdefault(x_row, []).append(label)
     result = []
     for key, points in by_group.items():
         x_sorted = sorted(points)
@@ -197,5 +221,6 @@ def curves(table: Table, x: str | list[str], y: str, group: list[str] | tuple[st
             y_std=np.array([s.std() for s in seeds]),
             n_seeds=np.array([len(s) for s in seeds]),
             seeds=seeds,
+            seed_ids=[tuple(ids[key][p]) for p in x_sorted] if labelled else None,
         ))
     return result

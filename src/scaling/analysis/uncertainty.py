@@ -1,6 +1,10 @@
 """Bootstrap 95% intervals for a fitted law, calibrated for the few seeds a scaling study has.
 
-Resampling: where every x has at least two seeds, the seeds are resampled with replacement within each x and the
+Resampling: where every x has the same labelled seeds (a sweep's `seed` column), each seed's offset (its mean
+deviation over the curve, in the fitting space) is resampled once per replicate and the residuals about it within each
+x ("paired-seeds"): a seed fixes the initialisation and the nested subsets at every x, so its offset moves the
+curve's level, not its shape, and read as independent noise at each x it widened a break's band by an order of
+magnitude (benchmarks/bench_paired_seeds.py). Otherwise, where every x has at least two seeds, the seeds are resampled with replacement within each x and the
 mean's deviation from the observed mean is rescaled by sqrt(m/(m-1)) (m seeds), which removes the bootstrap's
 (m-1)/m shrinkage of the variance of a mean (a factor 0.82 in standard deviation for three seeds). Otherwise (some x
 has a single seed) a residual bootstrap adds to the fitted curve residuals drawn with replacement from the centred
@@ -85,14 +89,31 @@ class BootstrapResult:
     exponents_ci95: list[tuple[float, float]]
     breaks_ci95: list[tuple[float, float]]
     samples: np.ndarray  # [n_valid, P]
-    method: str  # "seeds", "residuals" or "pairs"
+    method: str  # "paired-seeds", "seeds", "residuals" or "pairs"
     n_valid: int
     widening: float
     draws: np.ndarray | None = None  # pairs: the point indices [n_valid, n] each kept replicate was fitted on
 
 
+def paired_parts(curve: Curve, space: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each seed's offset b [m] and the residuals e [n, m] left about the x means, in the fitting space, of a
+    curve whose every x has the same seeds (else None): z[x, s] = mean_s z[x] + b[s] + e[x, s], sum b = 0."""
+    z = curve.paired_seeds()
+    if z is None or len(z) < 3:
+        return None
+    if space == "log":
+        if np.any(z <= 0):
+            return None
+        z = np.log(z)
+    offsets = z.mean(axis=0) - z.mean()
+    return offsets, z - z.mean(axis=1, keepdims=True) - offsets
+
+
 def resample(curve: Curve, result: FitResult, n_boot: int, rng: np.random.Generator) -> tuple[np.ndarray, str, int]:
     """Replicate y values [n_boot, n], the method, and the degrees of freedom behind the spread."""
+    paired = paired_parts(curve, result.options.space)
+    if paired is not None:
+        return _resample_paired(curve, result, paired, n_boot, rng)
     if np.all(curve.n_seeds >= 2):
         out = np.empty((n_boot, len(curve.y)))
         for j, seeds in enumerate(curve.seeds):
@@ -110,6 +131,22 @@ def resample(curve: Curve, result: FitResult, n_boot: int, rng: np.random.Genera
     pool = inflate * (residuals - residuals.mean())
     noise = pool[rng.integers(0, n, size=(n_boot, n))]
     return (np.exp(fitted + noise) if log else fitted + noise), "residuals", n - k
+
+
+def _resample_paired(curve: Curve, result: FitResult, parts: tuple[np.ndarray, np.ndarray], n_boot: int,
+                     rng: np.random.Generator) -> tuple[np.ndarray, str, int]:
+    """Paired seeds: a seed's offset, shared by all its x (its initialisation, its nested subsets), moves the
+    curve's level, not its shape, so it is resampled once per replicate (m seeds drawn with replacement), and the
+    residuals about it are resampled within each x. Rescaled by sqrt(m/(m-1)), and the residuals also by
+    sqrt(n/(n-1)) for the offsets estimated from the same n points; (m-1)(n-1) degrees of freedom."""
+    offsets, residuals = parts
+    n, m = residuals.shape
+    level = math.sqrt(m / (m - 1)) * offsets[rng.integers(0, m, size=(n_boot, m))].mean(axis=1)
+    draws = rng.integers(0, m, size=(n_boot, n, m))
+    within = residuals[np.arange(n)[None, :, None], draws].mean(axis=2) * math.sqrt(m / (m - 1) * n / (n - 1))
+    deviation = level[:, None] + within
+    replicates = curve.y * np.exp(deviation) if result.options.space == "log" else curve.y + deviation
+    return replicates, "paired-seeds", (m - 1) * (n - 1)
 
 
 def pairs_indices(n: int, k: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
@@ -248,20 +285,28 @@ def _dof_estimator(result: FitResult, curve: Curve, sigma, method: str, dof: int
     Wild bootstrap: n - k. Seed resampling: the Welch-Satterthwaite effective dof of the quantity's variance
     sum_i (g_i)^2 s_i^2 / m_i, where g_i is the quantity's sensitivity to the mean at x_i (from the fit's Jacobian)
     and s_i^2 the seed variance (m_i - 1 dof). A break located by the few points around it thus gets the few dof
-    those points carry, and a correspondingly wider t quantile."""
-    if method != "seeds":
+    those points carry, and a correspondingly wider t quantile. Paired seeds: the same with the residuals about
+    the seeds' offsets, each x's variance carrying (m-1)(n-1)/n dof."""
+    if method not in ("seeds", "paired-seeds"):
         return lambda grad: float(dof)
     problem = Problem(result.law, curve.x, curve.y, sigma, result.options)
     jac = natural_jacobian(problem, result.theta)
     influence = np.linalg.pinv(jac.T @ jac) @ jac.T / problem.scale[0]  # d theta_free / d target_i
-    m = curve.n_seeds.astype(float)
-    var_mean = curve.y_std**2 / (m - 1)
-    if result.options.space == "log":
-        var_mean = var_mean / curve.y**2
+    if method == "paired-seeds":
+        residuals = paired_parts(curve, result.options.space)[1]
+        n, m_seeds = residuals.shape
+        var_mean = n / (n - 1) * np.sum(residuals**2, axis=1) / (m_seeds - 1) / m_seeds
+        point_dof = np.full(n, (m_seeds - 1) * (n - 1) / n)
+    else:
+        m = curve.n_seeds.astype(float)
+        var_mean = curve.y_std**2 / (m - 1)
+        if result.options.space == "log":
+            var_mean = var_mean / curve.y**2
+        point_dof = m - 1
 
     def estimate(grad: np.ndarray) -> float:
         parts = (grad @ influence) ** 2 * var_mean
-        denominator = np.sum(parts**2 / (m - 1))
+        denominator = np.sum(parts**2 / point_dof)
         if denominator <= 0:
             return float(dof)
         return float(min(np.sum(parts) ** 2 / denominator, dof))

@@ -34,8 +34,13 @@ def register(subparsers) -> None:
     parser.add_argument("--bootstrap", type=int, default=0, metavar="N",
                         help="bootstrap replicates for 95%% intervals (0: none; else at least 40)")
     parser.add_argument("--bootstrap-method", default="auto", choices=("auto", "pairs"),
-                        help="auto: seeds within each x, else pooled residuals, t-calibrated (default); "
+                        help="auto: seeds paired across x (each seed's offset resampled as one), else seeds "
+                             "within each x, else pooled residuals, t-calibrated (default); "
                              "pairs: resample the points with replacement, plain percentile intervals")
+    parser.add_argument("--seed-column", default="seed", metavar="COL",
+                        help="column labelling each row's seed (default seed): a seed at every x of a curve shares "
+                             "its initialisation and subsets across x, so the bootstrap resamples its offset once; "
+                             "'' treats the seeds at each x as independent")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (default 0)")
     parser.add_argument("--holdout-last", type=int, default=0, metavar="K", help="hold out the K largest x per group")
     parser.add_argument("--select", action="store_true", help="fit the candidate laws and rank them by AICc (BIC)")
@@ -72,7 +77,7 @@ def settings_from(args):
 
     return FitSettings(law=args.law, breaks=args.breaks, fixed=parse_fixes(args.fix), space=args.space,
                        weights=args.weights, loss=args.loss, huber_delta=args.huber_delta, bootstrap=args.bootstrap,
-                       bootstrap_method=args.bootstrap_method, seed=args.seed, holdout_last=args.holdout_last,
+                       bootstrap_method=args.bootstrap_method, seed_column=args.seed_column, seed=args.seed, holdout_last=args.holdout_last,
                        select=args.select or args.select_by == "holdout", select_by=args.select_by,
                        holdout_folds=args.holdout_folds, optimizer=args.optimizer)
 
