@@ -11,7 +11,8 @@ from scaling.cli import main
 PUBLISHED = {"OptiMetal2B (CGC)": (0.154, 0.42, 4.72), "OptiMetal2B (TC)": (0.18, 0.39, 4.62),
              "OptiMetal3B (TC)": (0.17, 0.38, 4.43)}
 KEYS = {"group", "law", "fixed", "params", "stderr", "exponents", "breaks", "breaks_ci95", "aicc", "bic", "rmsle",
-        "holdout_rmsle", "n_points", "unidentified", "exponents_ci95", "holdout_score", "holdout_origins"}
+        "holdout_rmsle", "n_points", "unidentified", "exponents_ci95", "bootstrap_method", "holdout_score",
+        "holdout_origins"}
 
 
 def _optimetal_args(reference_data, *extra):
