@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from models_helpers import emt_run_data
@@ -41,10 +42,10 @@ class Interrupt(Exception):
     pass
 
 
-@pytest.mark.parametrize("scheduler", ["cosine", "plateau"])
-def test_interrupted_run_resumes_to_the_same_weights(tmp_path, scheduler):
+@pytest.mark.parametrize("scheduler,epoch_steps", [("cosine", None), ("plateau", None), ("cosine", 6)])
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, scheduler, epoch_steps):
     data = emt_run_data()
-    config = small_config(scheduler=scheduler)
+    config = small_config(scheduler=scheduler, epoch_steps=epoch_steps)
     straight = run_training(config, tmp_path / "straight", data=data)
 
     def interrupt(step: int) -> None:
@@ -130,3 +131,19 @@ def test_sigkilled_training_process_resumes_exactly(tmp_path):
     assert not (victim / "result.json").exists()
     subprocess.run([sys.executable, str(script), str(victim), "0"], check=True, env=env)
     assert_same_weights(final_weights(tmp_path / "straight"), final_weights(victim))
+
+
+def test_epoch_steps_make_epochs_of_that_many_steps_from_a_stream_of_passes(tmp_path):
+    """An epoch of `epoch_steps` steps draws batches from consecutive shuffled passes over the subset: epochs no
+    longer follow the subset's size, and every structure is drawn once per pass."""
+    from scaling.train.loop import epoch_order
+
+    n, samples = 7, 12
+    stream = np.concatenate([epoch_order(n, 3, e, samples) for e in range(7)])  # 84 positions = 12 whole passes
+    for q in range(len(stream) // n):
+        np.testing.assert_array_equal(stream[q * n:(q + 1) * n], epoch_order(n, 3, q))
+    result = run_training(small_config(arch="twobody", epoch_steps=5, max_epochs=4), tmp_path / "run",
+                          data=emt_run_data())
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == [5, 10, 15, 20]
+    assert result["steps"] == 20 and result["epochs"] == 4

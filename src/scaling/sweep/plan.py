@@ -277,12 +277,12 @@ def _cell_plan(cell: Cell, probe: Probe, training: dict, sample: _Sample, device
         return plan
     config = TrainConfig.from_dict({**training, "params": cell.n_params})
     batch, eval_batch = config.batch_size, config.eval_batch_size
-    per_epoch = math.ceil(cell.train_size / batch)
+    per_epoch = config.epoch_steps or math.ceil(cell.train_size / batch)
     steps = config.max_epochs * per_epoch
     if config.max_steps:
         steps = min(steps, config.max_steps)
     epochs = math.ceil(steps / per_epoch)
-    seen = structures_seen(steps, cell.train_size, batch)
+    seen = structures_seen(steps, cell.train_size, batch, config.epoch_steps)
     saves = epochs * 3 + steps // config.checkpoint_every_steps  # checkpoint, best.pt and metrics per epoch
 
     def seconds(timing: Timing, n_eval: int, loop: bool) -> float:

@@ -98,8 +98,11 @@ def probe_positions(n_train: int, batch_size: int, n_batches: int = PROBE_BATCHE
     return [range(k * batch_size, min((k + 1) * batch_size, n_train)) for k in range(min(n_batches, full))]
 
 
-def structures_seen(steps: int, train_size: int, batch_size: int) -> int:
-    """Structures that `steps` optimiser steps went through (epochs of ceil(D/B) batches, the last one short)."""
+def structures_seen(steps: int, train_size: int, batch_size: int, epoch_steps: int | None = None) -> int:
+    """Structures that `steps` optimiser steps went through (epochs of ceil(D/B) batches, the last one short; with
+    `epoch_steps`, full batches drawn from an endless stream of passes)."""
+    if epoch_steps:
+        return steps * batch_size
     per_epoch = math.ceil(train_size / batch_size)
     epochs, rest = divmod(steps, per_epoch)
     return epochs * train_size + min(rest * batch_size, train_size)
@@ -180,7 +183,7 @@ class ComputeMeter:
     def result(self, run) -> dict:
         """result.json's compute fields (units in the names; FLOPs as counted by FlopCounterMode)."""
         progress = run.progress
-        seen = structures_seen(progress.step, len(run.data.train), run.config.batch_size)
+        seen = structures_seen(progress.step, len(run.data.train), run.config.batch_size, run.config.epoch_steps)
         per_structure = self.flops["flops_per_structure"] if self.flops else None
         rss, cuda = self.peaks()
         return {

@@ -55,6 +55,7 @@ class TrainConfig:
     stress_weight: float = 0.01
     # budget and stopping
     max_epochs: int = 100
+    epoch_steps: int | None = None  # steps per epoch (evaluation interval) from an endless shuffled stream; None = a pass
     max_steps: int | None = None
     max_seconds: float | None = None  # wall-clock training budget (checked between steps)
     max_cpu_seconds: float | None = None  # CPU-time budget of this process (all threads), for shared machines
@@ -87,7 +88,7 @@ class TrainConfig:
             bad("params", "give params (a target count) or width")
         if self.params is not None and self.width is not None:
             bad("width", f"give params (a target count, here {self.params}) or width, not both")
-        for name in ("params", "width", "train_size", "max_steps", "threads", "cutoff", "max_seconds",
+        for name in ("params", "width", "train_size", "max_steps", "epoch_steps", "threads", "cutoff", "max_seconds",
                      "max_cpu_seconds"):
             value = getattr(self, name)
             if value is not None and value <= 0:

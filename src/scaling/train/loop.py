@@ -1,7 +1,8 @@
 """One training run, start to finish, resumable at any step: `run_training(config, run_dir) -> result dict`.
 
-The data order of epoch e is a permutation seeded by (seed, e), so the position in an epoch is one integer and a
-resumed run replays exactly the batches an uninterrupted run would see. Everything else that evolves (weights,
+The data order of epoch e is a permutation seeded by (seed, e) (with `epoch_steps`, a window of an endless stream of
+such permutations), so the position in an epoch is one integer and a resumed run replays exactly the batches an
+uninterrupted run would see. Everything else that evolves (weights,
 optimiser moments, schedulers, RNG states, early-stopping counters, the epoch's running sums) is in the checkpoint.
 
 With `devices: K` the same loop runs in K processes (scaling.train.distributed): each trains on its shard of the
@@ -75,9 +76,17 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
-    """The shuffled order of epoch `epoch`: a function of (seed, epoch) only."""
-    return np.random.default_rng([seed, epoch]).permutation(n)
+def epoch_order(n: int, seed: int, epoch: int, epoch_samples: int | None = None) -> np.ndarray:
+    """The shuffled order of epoch `epoch`: a function of (seed, epoch) only. By default one pass, permutation
+    (seed, epoch); with `epoch_samples` (epoch_steps x batch_size), that many positions of an endless stream of
+    passes, pass q being permutation (seed, q), so an epoch's length no longer depends on the subset's size."""
+    if epoch_samples is None:
+        return np.random.default_rng([seed, epoch]).permutation(n)
+    start = epoch * epoch_samples
+    passes = range(start // n, (start + epoch_samples - 1) // n + 1)
+    stream = np.concatenate([np.random.default_rng([seed, q]).permutation(n) for q in passes])
+    offset = start - passes[0] * n
+    return stream[offset:offset + epoch_samples]
 
 
 def lr_factor(config: TrainConfig, total_steps: int) -> Callable[[int], float]:
@@ -120,7 +129,8 @@ class Run:
         self.weights = LossSettings(config.energy_weight, config.force_weight, config.stress_weight,
                                     config.loss, config.huber_delta)
         self.model_config, self.n_params = build_model_config(config, data)
-        self.steps_per_epoch = math.ceil(len(data.train) / config.batch_size)
+        self.steps_per_epoch = config.epoch_steps or math.ceil(len(data.train) / config.batch_size)
+        self.epoch_samples = config.epoch_steps * config.batch_size if config.epoch_steps else None
         total = config.max_epochs * self.steps_per_epoch
         self.total_steps = min(total, config.max_steps) if config.max_steps else total
 
@@ -323,7 +333,7 @@ class Run:
             return time.perf_counter() - started
 
         while not self.finished(elapsed()):
-            order = epoch_order(len(self.data.train), config.seed, progress.epoch)
+            order = epoch_order(len(self.data.train), config.seed, progress.epoch, self.epoch_samples)
             remaining = range(progress.batch_pos, self.steps_per_epoch)
             make = partial(self.step_batch, order)
             with closing(prefetched(make, remaining, config.prefetch)) as batches:
