@@ -93,8 +93,8 @@ def fit_record(
     holdout_rmsle: float | None = None,
 ) -> dict[str, Any]:
     """One entry of the one-axis `fits` list: the common fields plus `fixed` (parameters held at a value),
-    `exponents_ci95` and `bootstrap_method` (bootstrap, else None), `holdout_score` and `holdout_origins` (the rolling-origin extrapolation
-    RMSLE and its number of origins, set by `--select`), with breaks_ci95 from the
+    `exponents_ci95` and `bootstrap_method` (bootstrap, else None), `holdout_score` and `holdout_origins` (the
+    rolling-origin extrapolation RMSLE and its number of origins, set by `--select`), with breaks_ci95 from the
     bootstrap when there is one, else by the interval rule."""
     if boot is not None:
         breaks_ci95 = [[finite(lo), finite(hi)] for lo, hi in boot.breaks_ci95]

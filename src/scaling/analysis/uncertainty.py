@@ -4,9 +4,10 @@ Resampling: where every x has the same labelled seeds (a sweep's `seed` column),
 deviation over the curve, in the fitting space) is resampled once per replicate and the residuals about it within each
 x ("paired-seeds"): a seed fixes the initialisation and the nested subsets at every x, so its offset moves the
 curve's level, not its shape, and read as independent noise at each x it widened a break's band by an order of
-magnitude (benchmarks/bench_paired_seeds.py). Otherwise, where every x has at least two seeds, the seeds are resampled with replacement within each x and the
-mean's deviation from the observed mean is rescaled by sqrt(m/(m-1)) (m seeds), which removes the bootstrap's
-(m-1)/m shrinkage of the variance of a mean (a factor 0.82 in standard deviation for three seeds). Otherwise (some x
+magnitude (benchmarks/bench_paired_seeds.py). Otherwise, where every x has at least two seeds, the seeds are
+resampled with replacement within each x and the mean's deviation from the observed mean is rescaled by
+sqrt(m/(m-1)) (m seeds), which removes the bootstrap's (m-1)/m shrinkage of the variance of a mean (a factor 0.82
+in standard deviation for three seeds). Otherwise (some x
 has a single seed) a residual bootstrap adds to the fitted curve residuals drawn with replacement from the centred
 fit residuals (in the fitting space, so multiplicative noise in log space), rescaled by sqrt(n/(n-k)) for the
 fitted parameters. Drawing from the pool, not flipping each point's own residual (a Rademacher wild bootstrap),

@@ -77,7 +77,8 @@ def settings_from(args):
 
     return FitSettings(law=args.law, breaks=args.breaks, fixed=parse_fixes(args.fix), space=args.space,
                        weights=args.weights, loss=args.loss, huber_delta=args.huber_delta, bootstrap=args.bootstrap,
-                       bootstrap_method=args.bootstrap_method, seed_column=args.seed_column, seed=args.seed, holdout_last=args.holdout_last,
+                       bootstrap_method=args.bootstrap_method, seed_column=args.seed_column, seed=args.seed,
+                       holdout_last=args.holdout_last,
                        select=args.select or args.select_by == "holdout", select_by=args.select_by,
                        holdout_folds=args.holdout_folds, optimizer=args.optimizer)
 

@@ -55,7 +55,7 @@ class TrainConfig:
     stress_weight: float = 0.01
     # budget and stopping
     max_epochs: int = 100
-    epoch_steps: int | None = None  # steps per epoch (evaluation interval) from an endless shuffled stream; None = a pass
+    epoch_steps: int | None = None  # steps per epoch (the evaluation interval), from endless shuffled passes; None = 1 pass
     max_steps: int | None = None
     max_seconds: float | None = None  # wall-clock training budget (checked between steps)
     max_cpu_seconds: float | None = None  # CPU-time budget of this process (all threads), for shared machines
