@@ -36,6 +36,8 @@ def test_no_regime_is_named_without_a_resolved_break_or_when_the_curve_steepens(
     assert describe_breaks(_entry([25.0], [15.0, 40.0], [0.9, 0.1]), D_GRID, "train_size") is None  # 1 point below
     assert describe_breaks(_entry([80.0], [12.0, 400.0], [0.9, 0.1]), D_GRID, "train_size") is None  # spans data
     assert describe_breaks(_entry([80.0], [None, None], [0.9, 0.1]), D_GRID, "train_size") is None  # no band
+    kink = {**_entry([80.0], [79.9, 90.0], [0.9, 0.1]), "unidentified": ["f1"]}  # sharpness at its bound
+    assert describe_breaks(kink, D_GRID, "train_size") is None
     steeper = describe_breaks(_entry([80.0], [60.0, 110.0], [0.2, 0.9]), D_GRID, "train_size")
     assert "limited" not in steeper and "0.20 below D = 80 [60, 110]" in steeper
     assert not break_resolved((9.0, 30.0), D_GRID)

@@ -3,7 +3,8 @@
 A break (or the crossover D_x(N) of a two-axis fit) marks a regime change only when its 95% band leaves at least two
 distinct data x on each side: each regime then has points of its own. Only then is a regime named; otherwise the
 sentence says the data show one regime. Over D at fixed N a flattening curve goes from data-limited (more data helps)
-to capacity-limited (the model's size limits it); over N at fixed D the other way round. The figures
+to capacity-limited (the model's size limits it); over N at fixed D the other way round. A break whose position or
+sharpness the fit leaves unidentified names no regime either. The figures
 (`scaling.plot.figures`) and `scaling demo`'s printout use these, so what is drawn and what is said agree.
 """
 
@@ -60,7 +61,7 @@ def describe_breaks(entry: dict, xs, x: str, with_exponents: bool = True) -> str
     cis = entry.get("breaks_ci95") or [None] * len(breaks)
     stderr = entry.get("stderr") or {}
     bands = [break_interval(v, ci, stderr.get(f"d{j + 1}")) for j, (v, ci) in enumerate(zip(breaks, cis))]
-    if not all(break_resolved(band, xs) for band in bands):
+    if not all(break_resolved(band, xs) for band in bands) or _shape_unidentified(entry, len(breaks)):
         return None
     symbol = _AXIS_SYMBOLS.get(x, x)
     names = _FLATTENING.get(symbol)
@@ -74,6 +75,14 @@ def describe_breaks(entry: dict, xs, x: str, with_exponents: bool = True) -> str
         parts.append(f"{exponents[j]:.2f} up to {symbol} = {_band_text(breaks[j], bands[j])}")
     parts.append(f"{exponents[-1]:.2f} above")
     return "; ".join(parts)
+
+
+def _shape_unidentified(entry: dict, n_breaks: int) -> bool:
+    """A fitted break position or sharpness the data do not identify (`unidentified` in the fit JSON; a sharpness
+    driven to its bound is a kink whose bootstrap replicates stick to a data point, which makes its band too
+    narrow): such a break names no regime. A sharpness the user fixed is not fitted and does not count."""
+    unidentified = set(entry.get("unidentified") or [])
+    return any(f"{p}{j + 1}" in unidentified for j in range(n_breaks) for p in ("d", "f"))
 
 
 def crossover_at(entry: dict, n_values) -> list[tuple[float, float, tuple[float, float] | None]]:
